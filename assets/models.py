@@ -1,0 +1,112 @@
+from __future__ import annotations
+
+import uuid
+
+from django.conf import settings
+from django.db import models
+from django.db.models import Q
+from django.urls import reverse
+
+from generation.models import GenerationJob, Variant
+from generation.statemachine import StatusMachine
+
+
+class Clip(StatusMachine, models.Model):
+    """A generated video as it arrived, with what ingest learned about it."""
+
+    class Status(models.TextChoices):
+        PROCESSING = "processing", "Processing"
+        READY = "ready", "Ready"
+        FAILED = "failed", "Failed"
+
+    TRANSITIONS = {
+        Status.PROCESSING: frozenset({Status.READY, Status.FAILED}),
+        Status.READY: frozenset(),
+        Status.FAILED: frozenset(),
+    }
+
+    uuid = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    job = models.OneToOneField(GenerationJob, on_delete=models.PROTECT, related_name="clip")
+    variant = models.ForeignKey(Variant, on_delete=models.PROTECT, related_name="clips")
+    version = models.PositiveSmallIntegerField()
+    status = models.CharField(max_length=20, choices=Status.choices, default=Status.PROCESSING)
+    file = models.FileField(max_length=300)
+    poster = models.FileField(max_length=300, blank=True)
+    duration_s = models.FloatField(null=True, blank=True)
+    width = models.PositiveIntegerField(null=True, blank=True)
+    height = models.PositiveIntegerField(null=True, blank=True)
+    fps = models.FloatField(null=True, blank=True)
+    video_codec = models.CharField(max_length=40, blank=True)
+    audio_codec = models.CharField(max_length=40, blank=True)
+    has_audio = models.BooleanField(default=False)
+    size_bytes = models.BigIntegerField(null=True, blank=True)
+    sha256 = models.CharField(max_length=64, blank=True)
+    metadata = models.JSONField(default=dict, blank=True)
+    qc = models.JSONField(default=list, blank=True, help_text="QC findings shown to reviewers.")
+    error = models.TextField(blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["-created_at", "-pk"]
+        constraints = [
+            models.UniqueConstraint(fields=["variant", "version"], name="clip_unique_version"),
+            models.CheckConstraint(
+                condition=Q(status__in=["processing", "ready", "failed"]), name="clip_status_valid"
+            ),
+            models.CheckConstraint(
+                condition=~Q(status="ready") | ~Q(sha256=""),
+                name="clip_ready_has_sha256",
+            ),
+        ]
+        indexes = [models.Index(fields=["status", "updated_at"])]
+
+    def __str__(self) -> str:
+        return f"{self.variant} v{self.version}"
+
+    def get_absolute_url(self) -> str:
+        return reverse("review:clip_detail", args=[self.uuid])
+
+    @property
+    def video_url(self) -> str:
+        return reverse("assets:clip_video", args=[self.uuid])
+
+    @property
+    def poster_url(self) -> str:
+        return reverse("assets:clip_poster", args=[self.uuid]) if self.poster else ""
+
+    @property
+    def qc_warnings(self) -> list[dict]:
+        return [f for f in self.qc if f.get("severity") == "warning"]
+
+
+class ArchiveRecord(models.Model):
+    """An approved clip's immutable copy in archive storage, with its provenance sidecar."""
+
+    clip = models.OneToOneField(Clip, on_delete=models.PROTECT, related_name="archive_record")
+    video_path = models.CharField(max_length=400)
+    sidecar_path = models.CharField(max_length=400)
+    sha256 = models.CharField(max_length=64)
+    size_bytes = models.BigIntegerField()
+    provenance = models.JSONField()
+    archived_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    archived_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-archived_at", "-pk"]
+        constraints = [
+            models.CheckConstraint(condition=~Q(sha256=""), name="archive_has_sha256"),
+        ]
+
+    def __str__(self) -> str:
+        return self.video_path
+
+    def save(self, *args, **kwargs) -> None:
+        if self.pk is not None:
+            raise ValueError("archive records are immutable")
+        super().save(*args, **kwargs)
+
+    def delete(self, *args, **kwargs):
+        raise ValueError("archive records are immutable")

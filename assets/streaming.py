@@ -1,0 +1,195 @@
+"""File responses that honour HTTP Range, so browsers can seek in a video.
+
+Django's FileResponse always answers 200 with the whole body, and a <video> element that
+cannot get a 206 cannot seek. `ranged_file_response` serves one byte range of an already
+opened file, never reading more than one chunk into memory. Permission checks belong to the
+calling view; this module only shapes the response.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from datetime import datetime
+from typing import Protocol
+
+from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
+from django.http.response import HttpResponseBase
+from django.utils.http import (
+    content_disposition_header,
+    http_date,
+    parse_http_date_safe,
+    quote_etag,
+)
+
+CHUNK_SIZE = 64 * 1024
+CACHE_CONTROL = "private, max-age=3600"
+
+_RANGE_SPEC = re.compile(r"^(?P<start>\d*)-(?P<end>\d*)$")
+
+
+class SeekableBinaryFile(Protocol):
+    def read(self, size: int = -1, /) -> bytes: ...
+
+    def seek(self, offset: int, whence: int = 0, /) -> int: ...
+
+    def close(self) -> None: ...
+
+
+class _Malformed(Exception):
+    """The Range header does not parse; RFC 9110 says to ignore it."""
+
+
+class _Unsatisfiable(Exception):
+    """The Range header parses but selects no byte of the file."""
+
+
+def ranged_file_response(
+    request: HttpRequest,
+    *,
+    file: SeekableBinaryFile,
+    size: int,
+    content_type: str,
+    filename: str = "",
+    as_attachment: bool = False,
+    etag: str = "",
+    last_modified: datetime | None = None,
+) -> HttpResponseBase:
+    """Answer GET or HEAD for an opened binary file, honouring a single byte range.
+
+    - no usable Range: 200 with the whole file;
+    - `bytes=a-b`, `bytes=a-`, `bytes=-n`: 206 with exactly those bytes (an end past the file
+      is clamped to its last byte);
+    - several ranges (`bytes=0-1,5-6`): 200 with the whole file, which RFC 9110 allows and
+      spares a multipart/byteranges body no media player needs;
+    - a malformed header or another unit: ignored, 200 (RFC 9110 §14.2);
+    - a range starting past the end: 416 with `Content-Range: bytes */size`;
+    - `If-Range` not matching `etag` (strong comparison) or `last_modified`: 200.
+
+    The response owns `file` and closes it once the body is sent or the response is closed;
+    for HEAD and 416 it is closed at once. `etag` may be given bare or quoted.
+    """
+    etag = quote_etag(etag) if etag else ""
+    byte_range: tuple[int, int] | None = None
+    status = 200
+    range_header = request.headers.get("Range", "")
+    if (
+        range_header
+        and request.method in ("GET", "HEAD")
+        and _if_range_matches(request, etag=etag, last_modified=last_modified)
+    ):
+        try:
+            byte_range = _parse_range(range_header, size=size)
+        except _Malformed:
+            byte_range = None
+        except _Unsatisfiable:
+            file.close()
+            response = HttpResponse(status=416)
+            response.headers["Content-Range"] = f"bytes */{size}"
+            _set_common_headers(response, etag=etag, last_modified=last_modified)
+            return response
+        if byte_range is not None:
+            status = 206
+
+    start, end = byte_range if byte_range is not None else (0, size - 1)
+    length = end - start + 1 if size > 0 else 0
+
+    if request.method == "HEAD":
+        file.close()
+        response = HttpResponse(status=status, content_type=content_type)
+    else:
+        file.seek(start)
+        response = StreamingHttpResponse(
+            _FileRangeIterator(file, length=length), status=status, content_type=content_type
+        )
+    response.headers["Content-Length"] = str(length)
+    if status == 206:
+        response.headers["Content-Range"] = f"bytes {start}-{end}/{size}"
+    disposition = content_disposition_header(as_attachment, filename or None)
+    if disposition:
+        response.headers["Content-Disposition"] = disposition
+    _set_common_headers(response, etag=etag, last_modified=last_modified)
+    return response
+
+
+class _FileRangeIterator:
+    """Yield `length` bytes of `file` from its current position, then close it.
+
+    A class, not a generator: StreamingHttpResponse calls `close()` on its content when the
+    response is closed, and a generator that never started would skip its `finally` and leak
+    the file handle.
+    """
+
+    def __init__(self, file: SeekableBinaryFile, *, length: int) -> None:
+        self.file = file
+        self.remaining = length
+
+    def __iter__(self) -> Iterator[bytes]:
+        try:
+            while self.remaining > 0:
+                chunk = self.file.read(min(CHUNK_SIZE, self.remaining))
+                if not chunk:
+                    # The file is shorter than the caller said; end the body rather than spin.
+                    break
+                self.remaining -= len(chunk)
+                yield chunk
+        finally:
+            self.close()
+
+    def close(self) -> None:
+        self.file.close()
+
+
+def _parse_range(header: str, *, size: int) -> tuple[int, int] | None:
+    """Return the inclusive (start, end) selected by a Range header, or None to serve it all.
+
+    Raises _Malformed for a header that does not parse, _Unsatisfiable for one that selects no
+    byte of the file.
+    """
+    unit, sep, ranges = header.partition("=")
+    if not sep or unit.strip().lower() != "bytes":
+        raise _Malformed
+    specs = [spec.strip() for spec in ranges.split(",")]
+    matches = [_RANGE_SPEC.match(spec) for spec in specs]
+    if not specs or any(m is None or m["start"] == m["end"] == "" for m in matches):
+        raise _Malformed
+    if len(matches) > 1:
+        return None
+    first, last = matches[0]["start"], matches[0]["end"]
+    if first == "":
+        # Suffix range: the final `last` bytes, or the whole file when it is shorter.
+        suffix = int(last)
+        if suffix == 0 or size == 0:
+            raise _Unsatisfiable
+        return max(size - suffix, 0), size - 1
+    start = int(first)
+    if last and int(last) < start:
+        raise _Malformed
+    if start >= size:
+        raise _Unsatisfiable
+    return start, min(int(last), size - 1) if last else size - 1
+
+
+def _if_range_matches(request: HttpRequest, *, etag: str, last_modified: datetime | None) -> bool:
+    if_range = request.headers.get("If-Range", "").strip()
+    if not if_range:
+        return True
+    if if_range.startswith(('"', "W/")):
+        # If-Range needs a strong match: a weak tag on either side never matches.
+        return bool(etag) and not etag.startswith("W/") and if_range == etag
+    if last_modified is None:
+        return False
+    timestamp = parse_http_date_safe(if_range)
+    return timestamp is not None and timestamp == int(last_modified.timestamp())
+
+
+def _set_common_headers(
+    response: HttpResponseBase, *, etag: str, last_modified: datetime | None
+) -> None:
+    response.headers["Accept-Ranges"] = "bytes"
+    # Media is permission-checked per request, so no shared cache may keep it.
+    response.headers["Cache-Control"] = CACHE_CONTROL
+    if etag:
+        response.headers["ETag"] = etag
+    if last_modified is not None:
+        response.headers["Last-Modified"] = http_date(last_modified.timestamp())

@@ -1,0 +1,247 @@
+"""Greenlight settings: one module, driven by environment variables.
+
+Every variable has a default that runs with no environment at all (SQLite, Celery over the
+filesystem transport, media on local disk, console email, the local animatic provider).
+Production differs only by environment; `.env.example` lists every variable.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import environ
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+
+env = environ.Env()
+environ.Env.read_env(BASE_DIR / ".env", overwrite=False)
+
+VAR_DIR = Path(env.str("GREENLIGHT_VAR_DIR", default=str(BASE_DIR / "var")))
+# Runtime state (SQLite file, broker queue, local media) lives here; make it on first use so
+# a fresh clone runs `manage.py` without a set-up step.
+VAR_DIR.mkdir(parents=True, exist_ok=True)
+
+DEBUG = env.bool("DEBUG", default=True)
+SECRET_KEY = env.str(
+    "SECRET_KEY", default="greenlight-insecure-development-key-change-me-in-production"
+)
+ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["localhost", "127.0.0.1", "[::1]"])
+CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
+GREENLIGHT_BASE_URL = env.str("GREENLIGHT_BASE_URL", default="http://127.0.0.1:8000")
+
+INSTALLED_APPS = [
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "django_htmx",
+    "generation",
+    "assets",
+    "review",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "django_htmx.middleware.HtmxMiddleware",
+]
+
+ROOT_URLCONF = "config.urls"
+WSGI_APPLICATION = "config.wsgi.application"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [BASE_DIR / "templates"],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ],
+            "builtins": ["django_htmx.templatetags.django_htmx"],
+        },
+    },
+]
+
+# --- Database -------------------------------------------------------------------------------
+DATABASES = {
+    "default": env.db("DATABASE_URL", default=f"sqlite:///{VAR_DIR / 'db.sqlite3'}"),
+}
+if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
+    # The web process and the worker write to one file: WAL lets readers run beside a writer,
+    # and IMMEDIATE transactions take the write lock at BEGIN, so two writers queue instead of
+    # failing half way with "database is locked".
+    DATABASES["default"]["OPTIONS"] = {
+        "transaction_mode": "IMMEDIATE",
+        "timeout": 30,
+        "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
+    }
+    # A file, not memory, so that a worker process in the end-to-end tests sees the test data.
+    DATABASES["default"]["TEST"] = {
+        "NAME": env.str("GREENLIGHT_TEST_SQLITE", default=str(VAR_DIR / "test-db.sqlite3"))
+    }
+else:
+    DATABASES["default"].setdefault("CONN_MAX_AGE", env.int("CONN_MAX_AGE", default=60))
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+# --- Auth -----------------------------------------------------------------------------------
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+]
+LOGIN_URL = "login"
+LOGIN_REDIRECT_URL = "home"
+LOGOUT_REDIRECT_URL = "login"
+
+# --- I18n -----------------------------------------------------------------------------------
+LANGUAGE_CODE = "en-us"
+TIME_ZONE = env.str("TIME_ZONE", default="UTC")
+USE_I18N = True
+USE_TZ = True
+
+# --- Static and media -----------------------------------------------------------------------
+STATIC_URL = "static/"
+STATICFILES_DIRS = [BASE_DIR / "static"]
+STATIC_ROOT = Path(env.str("STATIC_ROOT", default=str(VAR_DIR / "staticfiles")))
+MEDIA_ROOT = Path(env.str("MEDIA_ROOT", default=str(VAR_DIR / "media")))
+MEDIA_URL = "media/"
+ARCHIVE_ROOT = Path(env.str("ARCHIVE_ROOT", default=str(VAR_DIR / "archive")))
+
+STORAGE_BACKEND = env.str("STORAGE_BACKEND", default="local")
+if STORAGE_BACKEND == "s3":
+    _s3_options = {
+        "endpoint_url": env.str("AWS_S3_ENDPOINT_URL", default=None),
+        "region_name": env.str("AWS_S3_REGION_NAME", default=None),
+        "access_key": env.str("AWS_ACCESS_KEY_ID", default=None),
+        "secret_key": env.str("AWS_SECRET_ACCESS_KEY", default=None),
+        "querystring_auth": True,
+        "querystring_expire": env.int("AWS_QUERYSTRING_EXPIRE", default=3600),
+        "file_overwrite": False,
+    }
+    STORAGES = {
+        "default": {
+            "BACKEND": "storages.backends.s3.S3Storage",
+            "OPTIONS": {**_s3_options, "bucket_name": env.str("AWS_STORAGE_BUCKET_NAME")},
+        },
+        "archive": {
+            "BACKEND": "storages.backends.s3.S3Storage",
+            "OPTIONS": {
+                **_s3_options,
+                "bucket_name": env.str(
+                    "AWS_ARCHIVE_BUCKET_NAME", default=env.str("AWS_STORAGE_BUCKET_NAME")
+                ),
+            },
+        },
+    }
+elif STORAGE_BACKEND == "local":
+    STORAGES = {
+        "default": {
+            "BACKEND": "django.core.files.storage.FileSystemStorage",
+            "OPTIONS": {"location": MEDIA_ROOT},
+        },
+        "archive": {
+            "BACKEND": "django.core.files.storage.FileSystemStorage",
+            "OPTIONS": {"location": ARCHIVE_ROOT},
+        },
+    }
+else:
+    raise environ.ImproperlyConfigured(
+        f"STORAGE_BACKEND must be 'local' or 's3', not {STORAGE_BACKEND!r}"
+    )
+STORAGES["staticfiles"] = {
+    "BACKEND": "whitenoise.storage.CompressedStaticFilesStorage"
+    if not DEBUG
+    else "django.contrib.staticfiles.storage.StaticFilesStorage"
+}
+# Uploads up to this size stay in memory; larger ones spool to a temporary file.
+FILE_UPLOAD_MAX_MEMORY_SIZE = 5 * 1024 * 1024
+
+# --- Email ----------------------------------------------------------------------------------
+# Django 6.1's MAILERS, filled from one URL: consolemail://, smtp://user:pass@host:25,
+# smtp+tls://…:587, smtp+ssl://…:465, filemail:///path, memorymail://.
+_mail = env.email_url("EMAIL_URL", default="consolemail://")
+_mail_options = {}
+if _mail["EMAIL_BACKEND"].endswith("smtp.EmailBackend"):
+    _mail_options = {
+        "host": _mail.get("EMAIL_HOST") or "localhost",
+        "port": _mail.get("EMAIL_PORT") or None,
+        "username": _mail.get("EMAIL_HOST_USER") or "",
+        "password": _mail.get("EMAIL_HOST_PASSWORD") or "",
+        "use_tls": bool(_mail.get("EMAIL_USE_TLS")),
+        "use_ssl": bool(_mail.get("EMAIL_USE_SSL")),
+        "timeout": env.int("EMAIL_TIMEOUT", default=30),
+    }
+elif _mail["EMAIL_BACKEND"].endswith("filebased.EmailBackend"):
+    _mail_options = {"file_path": _mail.get("EMAIL_FILE_PATH") or str(VAR_DIR / "mail")}
+MAILERS = {"default": {"BACKEND": _mail["EMAIL_BACKEND"], "OPTIONS": _mail_options}}
+DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="Greenlight <greenlight@localhost>")
+
+# --- Celery ---------------------------------------------------------------------------------
+CELERY_BROKER_URL = env.str("CELERY_BROKER_URL", default="filesystem://")
+BROKER_DIR = Path(env.str("CELERY_BROKER_DIR", default=str(VAR_DIR / "broker")))
+if CELERY_BROKER_URL.startswith("filesystem://"):
+    for _folder in ("queue", "control"):
+        (BROKER_DIR / _folder).mkdir(parents=True, exist_ok=True)
+    CELERY_BROKER_TRANSPORT_OPTIONS = {
+        # One folder for both directions: producers and consumers share the same queue files.
+        "data_folder_in": str(BROKER_DIR / "queue"),
+        "data_folder_out": str(BROKER_DIR / "queue"),
+        "control_folder": str(BROKER_DIR / "control"),
+        "store_processed": False,
+    }
+CELERY_TASK_SERIALIZER = "json"
+CELERY_RESULT_SERIALIZER = "json"
+CELERY_ACCEPT_CONTENT = ["json"]
+CELERY_TASK_IGNORE_RESULT = True
+CELERY_TASK_ACKS_LATE = True
+CELERY_TASK_REJECT_ON_WORKER_LOST = True
+CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+CELERY_TASK_SOFT_TIME_LIMIT = env.int("CELERY_TASK_SOFT_TIME_LIMIT", default=300)
+CELERY_TASK_TIME_LIMIT = env.int("CELERY_TASK_TIME_LIMIT", default=360)
+CELERY_TASK_ALWAYS_EAGER = False
+CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
+CELERY_BEAT_SCHEDULE = {
+    "reconcile-stale-jobs": {
+        "task": "generation.tasks.reconcile_jobs",
+        "schedule": env.float("GREENLIGHT_RECONCILE_EVERY", default=60.0),
+    },
+    "reconcile-stuck-clips": {
+        "task": "assets.tasks.reconcile_clips",
+        "schedule": env.float("GREENLIGHT_RECONCILE_EVERY", default=60.0),
+    },
+    "reconcile-unarchived-reviews": {
+        "task": "review.tasks.reconcile_reviews",
+        "schedule": env.float("GREENLIGHT_RECONCILE_EVERY", default=60.0),
+    },
+}
+
+# --- Greenlight -----------------------------------------------------------------------------
+GREENLIGHT_DEFAULT_PROVIDER = env.str("GREENLIGHT_DEFAULT_PROVIDER", default="animatic")
+GREENLIGHT_PROVIDER_WORK_DIR = Path(
+    env.str("GREENLIGHT_PROVIDER_WORK_DIR", default=str(VAR_DIR / "provider"))
+)
+# Seconds between status polls of a submitted job, and how long a job may sit in one
+# non-final state before the reconciler looks at it again.
+GREENLIGHT_POLL_INTERVAL = env.float("GREENLIGHT_POLL_INTERVAL", default=2.0)
+GREENLIGHT_STALE_AFTER = env.int("GREENLIGHT_STALE_AFTER", default=600)
+GREENLIGHT_MAX_DOWNLOAD_BYTES = env.int("GREENLIGHT_MAX_DOWNLOAD_BYTES", default=2 * 1024**3)
+
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
+    "loggers": {"django.db.backends": {"level": "WARNING"}},
+}

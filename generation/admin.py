@@ -1,0 +1,123 @@
+from django.contrib import admin, messages
+
+from generation import services
+from generation.models import AuditEvent, Brief, Campaign, GenerationJob, Membership, Variant
+from generation.statemachine import InvalidTransition
+
+
+class MembershipInline(admin.TabularInline):
+    model = Membership
+    extra = 1
+    autocomplete_fields = ["user"]
+
+
+@admin.register(Campaign)
+class CampaignAdmin(admin.ModelAdmin):
+    list_display = ["name", "slug", "budget_usd", "created_at"]
+    search_fields = ["name", "slug", "description"]
+    list_filter = ["created_at"]
+    prepopulated_fields = {"slug": ["name"]}
+    inlines = [MembershipInline]
+
+
+@admin.register(Membership)
+class MembershipAdmin(admin.ModelAdmin):
+    list_display = ["campaign", "user", "role"]
+    list_filter = ["role", "campaign"]
+    search_fields = ["campaign__name", "user__username", "user__email"]
+    autocomplete_fields = ["user", "campaign"]
+
+
+class VariantInline(admin.TabularInline):
+    model = Variant
+    extra = 0
+    fields = ["position", "hook", "aspect_ratio", "duration_s", "language", "resolution"]
+    readonly_fields = fields
+    can_delete = False
+
+    def has_add_permission(self, request, obj=None) -> bool:
+        return False
+
+
+@admin.register(Brief)
+class BriefAdmin(admin.ModelAdmin):
+    list_display = ["title", "campaign", "provider", "model", "created_by", "created_at"]
+    list_filter = ["provider", "resolution", "campaign", "created_at"]
+    search_fields = ["title", "prompt", "script", "campaign__name"]
+    readonly_fields = ["created_at"]
+    inlines = [VariantInline]
+
+
+@admin.register(Variant)
+class VariantAdmin(admin.ModelAdmin):
+    list_display = ["brief", "position", "aspect_ratio", "duration_s", "language", "resolution"]
+    list_filter = ["aspect_ratio", "language", "resolution"]
+    search_fields = ["brief__title", "prompt", "hook"]
+    list_select_related = ["brief"]
+
+
+@admin.register(GenerationJob)
+class GenerationJobAdmin(admin.ModelAdmin):
+    list_display = [
+        "id",
+        "variant",
+        "attempt",
+        "provider",
+        "status",
+        "cost_estimate_usd",
+        "cost_usd",
+        "updated_at",
+    ]
+    list_filter = ["status", "provider", "model", "created_at"]
+    search_fields = ["provider_request_id", "variant__brief__title", "error"]
+    list_select_related = ["variant__brief"]
+    # Status moves only through services, so the form shows it but cannot change it.
+    readonly_fields = [
+        "status",
+        "provider_request_id",
+        "claimed_at",
+        "progress",
+        "cost_usd",
+        "output",
+        "error",
+        "error_code",
+        "submitted_at",
+        "finished_at",
+        "created_at",
+        "updated_at",
+    ]
+    actions = ["cancel_jobs", "retry_jobs"]
+
+    @admin.action(description="Cancel selected jobs")
+    def cancel_jobs(self, request, queryset):
+        done = 0
+        for job in queryset:
+            try:
+                services.job_cancel(job_id=job.pk, actor=request.user)
+                done += 1
+            except InvalidTransition as exc:
+                self.message_user(request, str(exc), messages.WARNING)
+        self.message_user(request, f"Canceled {done} job(s).")
+
+    @admin.action(description="Queue a new attempt of the selected jobs' variants")
+    def retry_jobs(self, request, queryset):
+        for job in queryset.select_related("variant__brief"):
+            services.job_create(variant=job.variant, requested_by=request.user)
+        self.message_user(request, f"Queued {queryset.count()} new attempt(s).")
+
+
+@admin.register(AuditEvent)
+class AuditEventAdmin(admin.ModelAdmin):
+    list_display = ["created_at", "actor", "action", "object_type", "object_id", "to_state"]
+    list_filter = ["action", "object_type", "created_at"]
+    search_fields = ["object_id", "action", "actor__username"]
+    date_hierarchy = "created_at"
+
+    def has_add_permission(self, request) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return False

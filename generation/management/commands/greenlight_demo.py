@@ -1,0 +1,97 @@
+"""Create demo users, a campaign and a brief whose variants the worker will generate."""
+
+from __future__ import annotations
+
+import json
+import secrets
+from decimal import Decimal
+
+from django.conf import settings
+from django.contrib.auth import get_user_model
+from django.core.management.base import BaseCommand
+from django.db import transaction
+
+from generation import services
+from generation.models import Campaign, Membership
+
+DEMO_USERS = {
+    "creator": {"role": Membership.Role.CREATOR, "staff": False, "name": "Casey Creator"},
+    "reviewer": {"role": Membership.Role.REVIEWER, "staff": False, "name": "Riley Reviewer"},
+    "approver": {"role": Membership.Role.APPROVER, "staff": False, "name": "Avery Approver"},
+    "ops": {"role": None, "staff": True, "name": "Ola Ops"},
+}
+
+
+class Command(BaseCommand):
+    help = "Create demo logins, a campaign and a brief (idempotent); print the logins."
+
+    def add_arguments(self, parser) -> None:
+        parser.add_argument(
+            "--no-brief", action="store_true", help="Create users and campaign only."
+        )
+
+    def _passwords(self) -> dict[str, str]:
+        # Kept beside the database so every start prints the same logins.
+        path = settings.VAR_DIR / "demo-logins.json"
+        known = json.loads(path.read_text()) if path.exists() else {}
+        for username in DEMO_USERS:
+            known.setdefault(username, f"{username}-{secrets.token_urlsafe(6)}")
+        path.write_text(json.dumps(known, indent=2))
+        path.chmod(0o600)
+        return known
+
+    @transaction.atomic
+    def handle(self, *args, **options) -> None:
+        User = get_user_model()
+        passwords = self._passwords()
+        users = {}
+        for username, spec in DEMO_USERS.items():
+            user, _ = User.objects.get_or_create(username=username)
+            first, last = spec["name"].split(" ", 1)
+            user.first_name, user.last_name = first, last
+            user.email = f"{username}@greenlight.local"
+            user.is_staff = user.is_superuser = spec["staff"]
+            user.set_password(passwords[username])
+            user.save()
+            users[username] = user
+
+        campaign = Campaign.objects.filter(slug="spring-launch").first()
+        created = campaign is None
+        if created:
+            campaign = services.campaign_create(
+                name="Spring Launch",
+                slug="spring-launch",
+                description="Short social spots for the spring range: one brief, every format.",
+                budget_usd=Decimal("250.00"),
+                created_by=users["creator"],
+            )
+        for username, spec in DEMO_USERS.items():
+            if spec["role"]:
+                services.membership_set(campaign=campaign, user=users[username], role=spec["role"])
+
+        if created and not options["no_brief"]:
+            services.brief_create(
+                campaign=campaign,
+                user=users["creator"],
+                data=services.BriefInput(
+                    title="Meet the Spring range",
+                    prompt="{hook} A bright kitchen at sunrise, a hand reaches for a green "
+                    "bottle; {aspect_ratio}, {duration} seconds.",
+                    script="Spring is here. Fresh, bright and ready when you are.",
+                    shots="Spring is here\nFresh. Bright. Ready.\nFind it in store today",
+                    hooks=[],
+                    aspect_ratios=["16:9", "9:16", "1:1"],
+                    durations=[6],
+                    languages=["en"],
+                    resolution="720p",
+                    provider=settings.GREENLIGHT_DEFAULT_PROVIDER,
+                ),
+            )
+
+        self.stdout.write("")
+        self.stdout.write(self.style.SUCCESS("Greenlight demo logins"))
+        for username, spec in DEMO_USERS.items():
+            what = "ops (admin)" if spec["staff"] else spec["role"].label.lower()
+            self.stdout.write(f"  {username:<9} {passwords[username]:<22} {what}")
+        self.stdout.write(f"  Open {settings.GREENLIGHT_BASE_URL}/ and log in.")
+        self.stdout.write("")

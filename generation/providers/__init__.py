@@ -1,0 +1,24 @@
+"""Provider registry: one module per provider protocol, looked up by name."""
+
+from __future__ import annotations
+
+from generation.providers.base import Provider, ProviderError
+
+
+def _registry() -> dict[str, type[Provider]]:
+    from generation.providers.animatic import AnimaticProvider
+
+    return {cls.name: cls for cls in (AnimaticProvider,)}
+
+
+def provider_names() -> list[tuple[str, str]]:
+    """Return (name, label) pairs for every known provider, for forms and admin."""
+    return [(name, cls.label) for name, cls in _registry().items()]
+
+
+def get_provider(name: str) -> Provider:
+    """Return a provider instance by name; an unknown name is a ProviderError."""
+    try:
+        return _registry()[name]()
+    except KeyError:
+        raise ProviderError(f"unknown provider {name!r}", code="unknown_provider") from None

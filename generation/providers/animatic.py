@@ -1,0 +1,618 @@
+"""The local `animatic` provider: a free, offline preview rendered by ffmpeg and espeak-ng.
+
+A request becomes one ffmpeg run: a slowly rotating, hue-drifting gradient whose palette comes
+from the prompt and seed, each shot's text as a card over an even share of the duration, a
+progress bar, and either the script spoken by espeak-ng or a quiet ambient bed. Rendering is
+synchronous inside `submit`, so by the time a request id exists the clip is already finished
+(or the submit raised). Files live under `GREENLIGHT_PROVIDER_WORK_DIR / "animatic"`:
+`<id>.mp4` (the clip), `<id>.json` (the request) and `<id>.error` (why a render failed).
+"""
+
+from __future__ import annotations
+
+import colorsys
+import contextlib
+import functools
+import hashlib
+import json
+import os
+import re
+import shutil
+import subprocess
+import tempfile
+import uuid
+import wave
+from pathlib import Path
+
+from django.conf import settings
+from PIL import ImageFont
+
+from generation.providers.base import (
+    ASPECT_RATIOS,
+    RESOLUTIONS,
+    GenerationRequest,
+    Provider,
+    ProviderError,
+    RemoteState,
+    RequestRejected,
+    ResultReport,
+    StatusReport,
+)
+
+MODEL = "animatic-v1"
+FPS = 25
+MIN_DURATION_S = 3
+MAX_DURATION_S = 15
+FALLBACK_FONT = "/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf"
+
+# Greenlight language code -> espeak-ng voice. Keys are matched case-insensitively; every voice
+# here is listed by `espeak-ng --voices` on Debian 12 (espeak-ng 1.51).
+SUPPORTED_LANGUAGES: dict[str, str] = {
+    "en": "en-us",
+    "en-US": "en-us",
+    "en-GB": "en-gb",
+    "es": "es",
+    "es-419": "es-419",
+    "fr": "fr-fr",
+    "de": "de",
+    "it": "it",
+    "nl": "nl",
+    "pt": "pt",
+    "pt-BR": "pt-br",
+    "pl": "pl",
+    "sv": "sv",
+    "tr": "tr",
+    "ru": "ru",
+    "ja": "ja",
+    "ko": "ko",
+    "zh": "cmn",
+    "hi": "hi",
+    "ar": "ar",
+}
+
+_REQUEST_ID = re.compile(r"[0-9a-f]{32}")
+_SHORT_SIDE = {"720p": 720, "1080p": 1080}
+# Long side over short side for each aspect ratio; 1:1 is handled by equal sides.
+_LONG_OVER_SHORT = {"16:9": (16, 9), "9:16": (16, 9), "1:1": (1, 1)}
+# fontconfig wants a script-bearing tag for Chinese; every other code's primary subtag works.
+_FONTCONFIG_LANG = {"zh": "zh-cn"}
+# The ambient bed sits near -32 dBFS peak: audible on headphones, far under any speech.
+_BED_VOLUME = 0.125
+_STDERR_TAIL = 1500
+_MAX_CARD_CHARS = 400
+
+
+def frame_size(*, aspect_ratio: str, resolution: str) -> tuple[int, int]:
+    """Return (width, height) for an aspect ratio and resolution; the short side is the `p`."""
+    short = _SHORT_SIDE[resolution]
+    num, den = _LONG_OVER_SHORT[aspect_ratio]
+    long = short * num // den
+    return (short, long) if aspect_ratio == "9:16" else (long, short)
+
+
+def voice_for(language: str) -> str:
+    """Return the espeak-ng voice for a Greenlight language code, or raise RequestRejected."""
+    wanted = language.strip().replace("_", "-").lower()
+    for code, voice in SUPPORTED_LANGUAGES.items():
+        if code.lower() == wanted:
+            return voice
+    raise RequestRejected(
+        f"language {language!r} is not supported by the animatic provider; "
+        f"supported: {', '.join(SUPPORTED_LANGUAGES)}",
+        code="unsupported_language",
+    )
+
+
+def validate_request(*, request: GenerationRequest) -> None:
+    """Raise RequestRejected naming the first field the animatic provider cannot render."""
+    duration = request.duration_s
+    if (
+        isinstance(duration, bool)
+        or not isinstance(duration, int)
+        or not MIN_DURATION_S <= duration <= MAX_DURATION_S
+    ):
+        raise RequestRejected(
+            f"duration_s {duration!r} must be a whole number of seconds from "
+            f"{MIN_DURATION_S} to {MAX_DURATION_S}",
+            code="bad_duration",
+        )
+    if request.aspect_ratio not in ASPECT_RATIOS:
+        raise RequestRejected(
+            f"aspect_ratio {request.aspect_ratio!r} is not one of {', '.join(ASPECT_RATIOS)}",
+            code="bad_aspect_ratio",
+        )
+    if request.resolution not in RESOLUTIONS:
+        raise RequestRejected(
+            f"resolution {request.resolution!r} is not one of {', '.join(RESOLUTIONS)}",
+            code="bad_resolution",
+        )
+    if request.model not in ("", MODEL):
+        raise RequestRejected(
+            f"model {request.model!r} is not offered; the animatic provider has {MODEL!r}",
+            code="bad_model",
+        )
+    # Each card needs half a second or it flashes by unread.
+    if len(request.shots) > duration * 2:
+        raise RequestRejected(
+            f"{len(request.shots)} shots do not fit in {duration} s "
+            f"(at most {duration * 2}, half a second each)",
+            code="too_many_shots",
+        )
+    voice_for(request.language)
+
+
+def animatic_palette(*, prompt: str, seed: int | None) -> tuple[str, str, str]:
+    """Return three 0xRRGGBB colours derived from the prompt and seed, stable across runs."""
+    digest = hashlib.sha256(f"{seed}\x00{prompt}".encode()).digest()
+    hue = digest[0] / 255
+    # Neighbouring hue, then a near-complement kept darker, so white text stays readable.
+    hues = (hue, hue + 0.08 + digest[1] / 255 * 0.17, hue + 0.45 + digest[2] / 255 * 0.1)
+    values = (0.50 + digest[3] / 255 * 0.12, 0.42 + digest[4] / 255 * 0.12, 0.28)
+    saturations = (0.55 + digest[5] / 255 * 0.25, 0.6, 0.5 + digest[6] / 255 * 0.3)
+    colours = []
+    for h, s, v in zip(hues, saturations, values, strict=True):
+        r, g, b = colorsys.hsv_to_rgb(h % 1.0, s, v)
+        colours.append(f"0x{round(r * 255):02x}{round(g * 255):02x}{round(b * 255):02x}")
+    return colours[0], colours[1], colours[2]
+
+
+def render_animatic(*, request: GenerationRequest, out_path: Path) -> None:
+    """Render the request to an MP4 at `out_path`, replacing it atomically.
+
+    Validates first (RequestRejected). A missing ffmpeg or espeak-ng is a non-retryable
+    ProviderError; a failed run is a ProviderError carrying the tail of the tool's stderr,
+    retryable only when the process was killed or timed out rather than refusing the input.
+    """
+    validate_request(request=request)
+    out_path = Path(out_path)
+    out_path.parent.mkdir(parents=True, exist_ok=True)
+    part = out_path.with_name(f".{out_path.name}.{uuid.uuid4().hex}.part")
+    with tempfile.TemporaryDirectory(prefix="animatic-") as scratch:
+        try:
+            args = _ffmpeg_args(request=request, scratch=Path(scratch), out=part)
+            _run(args, tool="ffmpeg", timeout=120 + request.duration_s * 20)
+            os.replace(part, out_path)
+        finally:
+            part.unlink(missing_ok=True)
+
+
+class AnimaticProvider(Provider):
+    """Local, free previews; renders synchronously, so a stored request id is always final."""
+
+    name = "animatic"
+    label = "Animatic (local preview)"
+    models = (MODEL,)
+    price_per_second = {MODEL: 0.0}
+
+    def submit(self, request: GenerationRequest) -> str:
+        """Render the clip now and return its request id.
+
+        Raises RequestRejected for input the animatic cannot render and ProviderError when
+        ffmpeg or espeak-ng is missing or fails; a failure also leaves `<id>.error` behind.
+        """
+        validate_request(request=request)
+        request_id = uuid.uuid4().hex
+        directory = self._directory()
+        directory.mkdir(parents=True, exist_ok=True)
+        _write_atomic(
+            directory / f"{request_id}.json",
+            json.dumps(request.as_dict(), ensure_ascii=False, indent=2),
+        )
+        try:
+            render_animatic(request=request, out_path=directory / f"{request_id}.mp4")
+        except ProviderError as exc:
+            _write_atomic(directory / f"{request_id}.error", str(exc))
+            raise
+        return request_id
+
+    def status(self, request_id: str) -> StatusReport:
+        """Report COMPLETED or FAILED; an unknown or malformed id is ProviderError `not_found`."""
+        paths = self._paths(request_id)
+        if paths["mp4"].exists():
+            return StatusReport(state=RemoteState.COMPLETED, progress=1.0)
+        if paths["error"].exists():
+            return StatusReport(
+                state=RemoteState.FAILED,
+                error=paths["error"].read_text(encoding="utf-8"),
+                error_code="render_failed",
+            )
+        raise ProviderError(f"no animatic request {request_id!r}", code="not_found")
+
+    def result(self, request_id: str) -> ResultReport:
+        """Return the finished clip as a file:// URL; ProviderError `not_found` if absent."""
+        paths = self._paths(request_id)
+        if not paths["mp4"].exists():
+            raise ProviderError(f"no finished animatic {request_id!r}", code="not_found")
+        seed = None
+        # The sidecar is informational; a clip without it is still a finished clip.
+        with contextlib.suppress(OSError, ValueError):
+            seed = json.loads(paths["json"].read_text(encoding="utf-8")).get("seed")
+        return ResultReport(
+            url=paths["mp4"].resolve().as_uri(),
+            content_type="video/mp4",
+            seed=seed,
+            raw={"path": str(paths["mp4"]), "bytes": paths["mp4"].stat().st_size},
+        )
+
+    def cancel(self, request_id: str) -> None:
+        """Delete the request's files; nothing to do when they are already gone."""
+        for path in self._paths(request_id).values():
+            path.unlink(missing_ok=True)
+
+    def _directory(self) -> Path:
+        return Path(settings.GREENLIGHT_PROVIDER_WORK_DIR) / "animatic"
+
+    def _paths(self, request_id: str) -> dict[str, Path]:
+        # Ids are only ever our own uuid4 hex; anything else could walk out of the directory.
+        if not isinstance(request_id, str) or not _REQUEST_ID.fullmatch(request_id):
+            raise ProviderError(f"malformed animatic request id {request_id!r}", code="not_found")
+        directory = self._directory()
+        return {ext: directory / f"{request_id}.{ext}" for ext in ("mp4", "json", "error")}
+
+
+# --- rendering internals ---------------------------------------------------------------------
+
+
+def _ffmpeg_args(*, request: GenerationRequest, scratch: Path, out: Path) -> list[str]:
+    width, height = frame_size(aspect_ratio=request.aspect_ratio, resolution=request.resolution)
+    duration = request.duration_s
+    font = _font_for(request.language)
+    graph = [_background(request=request, width=width, height=height)]
+    label = "bg"
+    for index, chain in enumerate(
+        _text_chains(request=request, scratch=scratch, width=width, height=height, font=font)
+    ):
+        graph.append(f"[{label}]{chain}[t{index}]")
+        label = f"t{index}"
+    bar_h = max(4, min(width, height) // 120)
+    graph.append(f"color=c=white:s={width}x{bar_h}:r={FPS}:d={duration}[bar]")
+    # One frame ahead so the bar reaches the right edge on the last frame.
+    bar_x = _esc(f"-w+w*(t+{1 / FPS:.3f})/{duration}")
+    graph.append(f"[{label}][bar]overlay=x={bar_x}:y=H-h:eval=frame:shortest=1[v]")
+
+    inputs: list[str] = []
+    if request.audio:
+        script = request.script.strip()
+        if script:
+            speech = scratch / "speech.wav"
+            _speak(text=script, voice=voice_for(request.language), out=speech, scratch=scratch)
+            inputs = ["-i", str(speech)]
+            graph.append(_speech_chain(speech=speech, duration=duration))
+        graph.append(_bed_chain(request=request, duration=duration, with_speech=bool(script)))
+
+    args = ["ffmpeg", "-nostdin", "-hide_banner", "-loglevel", "error", "-y", *inputs]
+    args += ["-filter_complex", ";".join(graph), "-map", "[v]"]
+    args += ["-c:v", "libx264", "-preset", "veryfast", "-crf", "21", "-pix_fmt", "yuv420p"]
+    args += ["-r", str(FPS), "-g", str(FPS * 2)]
+    if request.audio:
+        args += ["-map", "[a]", "-c:a", "aac", "-b:a", "128k", "-ar", "48000", "-ac", "2"]
+    else:
+        args += ["-an"]
+    args += ["-t", str(duration), "-map_metadata", "-1", "-movflags", "+faststart"]
+    args += ["-f", "mp4", str(out)]
+    return args
+
+
+def _background(*, request: GenerationRequest, width: int, height: int) -> str:
+    c0, c1, c2 = animatic_palette(prompt=request.prompt, seed=request.seed)
+    digest = hashlib.sha256(f"{request.seed}\x01{request.prompt}".encode()).digest()
+    seed = int.from_bytes(digest[:4], "big")
+    speed = 0.012 + digest[4] / 255 * 0.012
+    # A gradient is smooth, so drawing it at a quarter size and scaling up costs 1/16 of the
+    # pixels with no visible loss; this is most of what keeps 1080p under real time.
+    small_w, small_h = max(16, width // 4), max(16, height // 4)
+    hue = _esc(f"22*sin(2*PI*t/{request.duration_s})")
+    return (
+        f"gradients=s={small_w}x{small_h}:r={FPS}:d={request.duration_s}:"
+        f"c0={c0}:c1={c1}:c2={c2}:n=3:speed={speed:.4f}:seed={seed},"
+        f"hue=h={hue},scale={width}:{height}:flags=bilinear,setsar=1,format=yuv420p[bg]"
+    )
+
+
+def _text_chains(
+    *, request: GenerationRequest, scratch: Path, width: int, height: int, font: str
+) -> list[str]:
+    """Return one drawtext per line of every card, plus the header and shot counter."""
+    short = min(width, height)
+    margin = round(short * 0.06)
+    box_w = width - 2 * margin
+    cards = [s.strip() for s in request.shots if s.strip()] or [_fallback_card(request)]
+    span = request.duration_s / len(cards)
+    files = _TextFiles(scratch)
+    chains: list[str] = []
+    small = round(short * 0.032)
+    header = "ANIMATIC PREVIEW"
+    if request.shots and request.title.strip():
+        header = f"{header}  ·  {request.title.strip()}"
+    header = _ellipsize(header, font=font, size=small, max_width=box_w * 0.8)
+    chains.append(
+        _drawtext(
+            file=files.write(header),
+            font=font,
+            size=small,
+            x=f"{margin}",
+            y=f"{margin}",
+            alpha="0.85",
+        )
+    )
+    for index, card in enumerate(cards):
+        start = index * span
+        # The last card stays up past the end so rounding never leaves a bare final frame.
+        end = request.duration_s + 1 if index == len(cards) - 1 else (index + 1) * span
+        enable = f"gte(t,{start:.3f})*lt(t,{end:.3f})"
+        fade = min(0.25, span / 4)
+        alpha = f"clip(min((t-{start:.3f})/{fade:.3f},({start + span:.3f}-t)/{fade:.3f}),0,1)"
+        if index == 0:
+            alpha = f"clip(({start + span:.3f}-t)/{fade:.3f},0,1)"
+        size, lines = _fit_card(card, font=font, box_w=box_w, box_h=height * 0.6, short=short)
+        line_h = round(size * 1.3)
+        top = (height - line_h * len(lines)) / 2
+        drift = round(short * 0.03)
+        # Cards rise slowly while on screen: motion in the foreground as well as behind it.
+        rise = f"{drift}*(1-clip((t-{start:.3f})/{span:.3f},0,1))"
+        for number, line in enumerate(lines):
+            y = f"{top + number * line_h:.1f}+{rise}"
+            chains.append(
+                _drawtext(
+                    file=files.write(line),
+                    font=font,
+                    size=size,
+                    x="(w-text_w)/2",
+                    y=y,
+                    alpha=alpha,
+                    enable=enable,
+                    shadow=max(2, size // 18),
+                )
+            )
+        if len(cards) > 1:
+            counter = f"{index + 1} / {len(cards)}"
+            chains.append(
+                _drawtext(
+                    file=files.write(counter),
+                    font=font,
+                    size=small,
+                    x=f"w-text_w-{margin}",
+                    y=f"{margin}",
+                    alpha="0.85",
+                    enable=enable,
+                )
+            )
+    return chains
+
+
+def _drawtext(
+    *,
+    file: Path,
+    font: str,
+    size: int,
+    x: str,
+    y: str,
+    alpha: str,
+    enable: str = "",
+    shadow: int = 2,
+) -> str:
+    # expansion=none: the text is shown as written, so "%{...}" in a shot is never expanded.
+    options = [
+        f"fontfile={_esc(font)}",
+        f"textfile={_esc(str(file))}",
+        "expansion=none",
+        f"fontsize={size}",
+        "fontcolor=white",
+        "shadowcolor=black@0.55",
+        f"shadowx={shadow}",
+        f"shadowy={shadow}",
+        f"x={_esc(x)}",
+        f"y={_esc(y)}",
+        f"alpha={_esc(alpha)}",
+    ]
+    if enable:
+        options.append(f"enable={_esc(enable)}")
+    return "drawtext=" + ":".join(options)
+
+
+def _speech_chain(*, speech: Path, duration: int) -> str:
+    spoken = _wav_seconds(speech)
+    lead_in = 0.3
+    room = duration - lead_in - 0.2
+    tempo = ""
+    # Speed up a long script (atempo keeps pitch) rather than cutting its end; past 1.6x
+    # espeak is hard to follow, so anything longer is cut at the clip's end.
+    if spoken and spoken > room:
+        tempo = f"atempo={min(spoken / room, 1.6):.3f},"
+    delay = round(lead_in * 1000)
+    return (
+        f"[0:a]{tempo}aresample=48000,aformat=sample_fmts=fltp:channel_layouts=stereo,"
+        f"adelay={delay}|{delay},apad,atrim=0:{duration},asetpts=N/SR/TB[speech]"
+    )
+
+
+def _bed_chain(*, request: GenerationRequest, duration: int, with_speech: bool) -> str:
+    digest = hashlib.sha256(f"{request.seed}\x02{request.prompt}".encode()).digest()
+    root = 110 * 2 ** ((digest[0] % 12) / 12)
+    fifth = root * 1.5
+    fade_out = max(0.0, duration - 0.8)
+    common = f"sample_rate=48000:duration={duration}"
+    bed = (
+        f"sine=frequency={root:.2f}:{common}[s0];"
+        f"sine=frequency={fifth:.2f}:{common}[s1];"
+        f"anoisesrc=color=pink:amplitude=0.5:seed={digest[1]}:{common},lowpass=f=600[n];"
+        f"[s0][s1][n]amix=inputs=3:weights=1 0.6 0.5:normalize=0,"
+        f"tremolo=f=0.25:d=0.5,volume={_BED_VOLUME},"
+        f"aformat=sample_fmts=fltp:sample_rates=48000:channel_layouts=stereo,"
+        f"afade=t=in:d=0.5,afade=t=out:st={fade_out:.2f}:d=0.8"
+    )
+    if with_speech:
+        return f"{bed}[bed];[speech][bed]amix=inputs=2:duration=first:normalize=0[a]"
+    return f"{bed}[a]"
+
+
+def _speak(*, text: str, voice: str, out: Path, scratch: Path) -> None:
+    # Text goes through a file: never through argv, where a leading "-" would be an option.
+    source = scratch / "script.txt"
+    source.write_text(text, encoding="utf-8")
+    _run(
+        ["espeak-ng", "-b", "1", "-v", voice, "-s", "165", "-w", str(out), "-f", str(source)],
+        tool="espeak-ng",
+        timeout=60,
+    )
+    if not out.exists() or out.stat().st_size <= 44:
+        raise ProviderError(f"espeak-ng wrote no audio for voice {voice!r}", code="tts_failed")
+
+
+def _run(args: list[str], *, tool: str, timeout: float) -> None:
+    if shutil.which(args[0]) is None:
+        raise ProviderError(
+            f"{tool} is not installed (looked for {args[0]!r} on PATH)",
+            code="missing_binary",
+            retryable=False,
+        )
+    try:
+        completed = subprocess.run(args, capture_output=True, timeout=timeout, check=False)
+    except FileNotFoundError as exc:
+        raise ProviderError(
+            f"{tool} is not installed: {exc}", code="missing_binary", retryable=False
+        ) from exc
+    except subprocess.TimeoutExpired as exc:
+        raise ProviderError(
+            f"{tool} took longer than {timeout:.0f} s", code="timeout", retryable=True
+        ) from exc
+    if completed.returncode != 0:
+        tail = completed.stderr.decode("utf-8", "replace").strip()[-_STDERR_TAIL:]
+        raise ProviderError(
+            f"{tool} exited with status {completed.returncode}: {tail}",
+            code="render_failed",
+            # Killed by a signal (OOM, shutdown) may succeed later; a refusal will not.
+            retryable=completed.returncode < 0,
+        )
+
+
+def _wav_seconds(path: Path) -> float | None:
+    try:
+        with wave.open(str(path), "rb") as wav:
+            return wav.getnframes() / wav.getframerate()
+    except (OSError, EOFError, wave.Error):
+        return None
+
+
+def _fallback_card(request: GenerationRequest) -> str:
+    if request.title.strip():
+        return request.title.strip()
+    first = re.split(r"(?<=[.!?。！？])\s*", request.prompt.strip(), maxsplit=1)[0]
+    return first or "Animatic"
+
+
+@functools.cache
+def _font_for(language: str) -> str:
+    """Return a font file for the language via fontconfig, or the DejaVu fallback."""
+    primary = language.strip().replace("_", "-").split("-")[0].lower()
+    pattern = f"sans:lang={_FONTCONFIG_LANG.get(primary, primary)}"
+    try:
+        found = subprocess.run(
+            ["fc-match", "-f", "%{file}", pattern],
+            capture_output=True,
+            text=True,
+            timeout=10,
+            check=False,
+        ).stdout.strip()
+    except (OSError, subprocess.TimeoutExpired):
+        found = ""
+    if found and Path(found).is_file():
+        return found
+    if Path(FALLBACK_FONT).is_file():
+        return FALLBACK_FONT
+    raise ProviderError(
+        f"no font found (fc-match {pattern!r} and {FALLBACK_FONT} both failed)",
+        code="missing_font",
+        retryable=False,
+    )
+
+
+@functools.cache
+def _pil_font(path: str, size: int) -> ImageFont.FreeTypeFont:
+    return ImageFont.truetype(path, size)
+
+
+def _fit_card(
+    text: str, *, font: str, box_w: float, box_h: float, short: int
+) -> tuple[int, list[str]]:
+    """Return the largest font size (and its lines) at which the text fits the box."""
+    # A card is read in a second or two; past this length it is a paragraph, not a card, and
+    # measuring it would only cost time.
+    if len(text) > _MAX_CARD_CHARS:
+        text = text[:_MAX_CARD_CHARS].rstrip() + "…"
+    size = round(short * 0.075)
+    floor = round(short * 0.038)
+    while True:
+        lines = _wrap(text, font=font, size=size, max_width=box_w)
+        if len(lines) * size * 1.3 <= box_h or size <= floor:
+            break
+        size = max(floor, round(size * 0.9))
+    max_lines = max(1, int(box_h // (size * 1.3)))
+    if len(lines) > max_lines:
+        lines = lines[:max_lines]
+        lines[-1] = _ellipsize(lines[-1] + " …", font=font, size=size, max_width=box_w)
+    return size, lines
+
+
+def _wrap(text: str, *, font: str, size: int, max_width: float) -> list[str]:
+    """Greedy word wrap measured with the real font; overlong words break between characters."""
+    measure = _pil_font(font, size).getlength
+    lines: list[str] = []
+    for paragraph in text.splitlines() or [""]:
+        current = ""
+        for word in paragraph.split():
+            candidate = f"{current} {word}" if current else word
+            if measure(candidate) <= max_width:
+                current = candidate
+                continue
+            if current:
+                lines.append(current)
+            # Scripts without spaces (Japanese, Chinese) and long URLs arrive as one "word".
+            current = ""
+            for char in word:
+                if current and measure(current + char) > max_width:
+                    lines.append(current)
+                    current = ""
+                current += char
+        if current:
+            lines.append(current)
+    return lines or [""]
+
+
+def _ellipsize(text: str, *, font: str, size: int, max_width: float) -> str:
+    measure = _pil_font(font, size).getlength
+    text = text[:_MAX_CARD_CHARS]
+    if measure(text) <= max_width:
+        return text
+    while text and measure(text + "…") > max_width:
+        text = text[:-1]
+    return text.rstrip() + "…"
+
+
+def _esc(value: str) -> str:
+    """Escape a filter option value for both levels ffmpeg parses: option, then filtergraph."""
+    option_level = re.sub(r"([\\':])", r"\\\1", value)
+    return re.sub(r"([\\'\[\],;])", r"\\\1", option_level)
+
+
+def _write_atomic(path: Path, text: str) -> None:
+    part = path.with_name(f".{path.name}.{uuid.uuid4().hex}.part")
+    try:
+        part.write_text(text, encoding="utf-8")
+        os.replace(part, path)
+    finally:
+        part.unlink(missing_ok=True)
+
+
+class _TextFiles:
+    """Numbered UTF-8 files for drawtext: text in a file needs no filtergraph escaping."""
+
+    def __init__(self, directory: Path) -> None:
+        self._directory = directory
+        self._count = 0
+
+    def write(self, text: str) -> Path:
+        self._count += 1
+        path = self._directory / f"text{self._count:03d}.txt"
+        path.write_text(text, encoding="utf-8")
+        return path

@@ -1,0 +1,79 @@
+from __future__ import annotations
+
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import PermissionDenied as HttpForbidden
+from django.db.models import Count
+from django.shortcuts import redirect, render
+from django.views.decorators.http import require_GET, require_http_methods
+from django_htmx.http import HttpResponseStopPolling
+
+from generation import selectors, services
+from generation.forms import BriefForm
+from generation.matrix import MatrixError, TemplateError
+from generation.providers.base import ProviderError
+
+
+@require_GET
+@login_required
+def home(request):
+    campaigns = selectors.campaigns_for_user(user=request.user).annotate(
+        brief_count=Count("briefs", distinct=True)
+    )
+    return render(request, "generation/home.html", {"campaigns": campaigns})
+
+
+@require_GET
+@login_required
+def campaign_detail(request, slug: str):
+    campaign = selectors.access_campaign(user=request.user, slug=slug)
+    return render(
+        request,
+        "generation/campaign_detail.html",
+        {
+            "campaign": campaign,
+            "briefs": selectors.briefs_for_campaign(campaign=campaign),
+            "can_create": services.can_create_brief(user=request.user, campaign=campaign),
+            "spend": services.campaign_spend(campaign=campaign),
+        },
+    )
+
+
+@require_http_methods(["GET", "POST"])
+@login_required
+def brief_create(request, slug: str):
+    campaign = selectors.access_campaign(user=request.user, slug=slug)
+    if not services.can_create_brief(user=request.user, campaign=campaign):
+        raise HttpForbidden("only creators on this campaign may write briefs")
+    form = BriefForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        try:
+            brief = services.brief_create(
+                campaign=campaign, user=request.user, data=form.to_input()
+            )
+        except (services.BudgetExceeded, MatrixError, TemplateError, ProviderError) as exc:
+            form.add_error(None, str(exc))
+        else:
+            return redirect(brief)
+    status = 400 if request.method == "POST" else 200
+    return render(
+        request,
+        "generation/brief_form.html",
+        {"campaign": campaign, "form": form},
+        status=status,
+    )
+
+
+@require_GET
+@login_required
+def brief_detail(request, pk: int):
+    brief = selectors.access_brief(user=request.user, brief_id=pk)
+    variants = selectors.brief_variants(brief=brief)
+    progress = selectors.brief_progress(variants=variants)
+    context = {"brief": brief, "variants": variants, "progress": progress}
+    if request.htmx:
+        response = render(request, "generation/brief_detail.html#variant-progress", context)
+        if not progress["active"]:
+            stop = HttpResponseStopPolling(response.content)
+            return stop
+        return response
+    return render(request, "generation/brief_detail.html", context)

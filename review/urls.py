@@ -1,0 +1,10 @@
+from django.urls import path
+
+from review import views
+
+app_name = "review"
+urlpatterns = [
+    path("review/", views.queue, name="queue"),
+    path("clips/<uuid:clip_uuid>/", views.clip_detail, name="clip_detail"),
+    path("clips/<uuid:clip_uuid>/decide/", views.clip_decide, name="clip_decide"),
+]

@@ -1,0 +1,78 @@
+from __future__ import annotations
+
+from django.contrib.auth.decorators import login_required
+from django.shortcuts import redirect, render
+from django.views.decorators.http import require_GET, require_POST
+
+from assets.selectors import access_clip
+from review import selectors, services
+from review.forms import DecisionForm
+
+
+@require_GET
+@login_required
+def queue(request):
+    return render(
+        request,
+        "review/queue.html",
+        {
+            "reviews": selectors.review_queue(user=request.user),
+            "decided": selectors.recently_decided(user=request.user),
+        },
+    )
+
+
+def _clip_context(request, clip, form=None, error=""):
+    review = selectors.review_for_clip(clip=clip)
+    return {
+        "clip": clip,
+        "review": review,
+        "decisions": list(review.decisions.all()) if review else [],
+        "can_decide": bool(review and services.can_decide(user=request.user, review=review)),
+        "form": form or DecisionForm(),
+        "error": error,
+    }
+
+
+@require_GET
+@login_required
+def clip_detail(request, clip_uuid):
+    clip = access_clip(user=request.user, clip_uuid=clip_uuid)
+    return render(request, "review/clip_detail.html", _clip_context(request, clip))
+
+
+@require_POST
+@login_required
+def clip_decide(request, clip_uuid):
+    """Record a decision; htmx gets the decision panel back, a plain form post a redirect."""
+    clip = access_clip(user=request.user, clip_uuid=clip_uuid)
+    form = DecisionForm(request.POST)
+    error = ""
+    status = 200
+    if form.is_valid():
+        review = selectors.review_for_clip(clip=clip)
+        if review is None:
+            error, status = "This clip is not open for review yet.", 409
+        else:
+            try:
+                services.review_decide(
+                    review_id=review.pk,
+                    user=request.user,
+                    outcome=form.cleaned_data["outcome"],
+                    note=form.cleaned_data["note"],
+                )
+            except services.NotAllowed as exc:
+                error, status = str(exc), 403
+            except services.ReviewError as exc:
+                error, status = str(exc), 409
+            else:
+                form = None
+                if not request.htmx:
+                    return redirect(clip)
+    else:
+        status = 400
+    context = _clip_context(request, clip, form=form, error=error)
+    if request.htmx:
+        # htmx swaps only 2xx answers; the panel itself carries the error for the reviewer.
+        return render(request, "review/clip_detail.html#decision-panel", context)
+    return render(request, "review/clip_detail.html", context, status=status)

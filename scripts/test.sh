@@ -1,0 +1,64 @@
+#!/usr/bin/env bash
+# Run the whole suite: lint, then every test on SQLite + the filesystem broker, then again on
+# PostgreSQL + Redis. Under CI=true a missing service, browser or ffmpeg is a failure.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+GREENLIGHT_BROWSER=1 bash scripts/bootstrap.sh
+
+say() { printf '\033[1;32m==>\033[0m %s\n' "$*"; }
+ci=${CI:-false}
+PG_URL=${GREENLIGHT_TEST_POSTGRES_URL:-postgres://postgres@127.0.0.1:5432/greenlight}
+REDIS_URL=${GREENLIGHT_TEST_REDIS_URL:-redis://127.0.0.1:6379/15}
+
+for tool in ffmpeg ffprobe espeak-ng chromium; do
+  command -v "$tool" >/dev/null || { echo "missing $tool" >&2; exit 1; }
+done
+
+pg_up() { .venv/bin/python - "$PG_URL" <<'PY' >/dev/null 2>&1
+import sys, psycopg
+from urllib.parse import urlsplit
+u = urlsplit(sys.argv[1])
+psycopg.connect(host=u.hostname, port=u.port or 5432, user=u.username or "postgres",
+                dbname="postgres", connect_timeout=3).close()
+PY
+}
+redis_up() { .venv/bin/python -c "import redis,sys; redis.Redis.from_url(sys.argv[1], socket_connect_timeout=3).ping()" "$REDIS_URL" >/dev/null 2>&1; }
+
+start_services() {
+  if ! pg_up && command -v pg_lsclusters >/dev/null; then
+    say "Starting PostgreSQL"
+    pg_lsclusters --no-header | while read -r version cluster _; do
+      pg_ctlcluster --skip-systemctl-redirect "$version" "$cluster" start || true
+    done
+    for _ in $(seq 1 30); do pg_up && break; sleep 1; done
+  fi
+  if ! redis_up && command -v redis-server >/dev/null; then
+    say "Starting Redis"
+    redis-server --daemonize yes --bind 127.0.0.1 --port 6379 --save "" --appendonly no || true
+    for _ in $(seq 1 30); do redis_up && break; sleep 1; done
+  fi
+}
+
+say "ruff"
+.venv/bin/ruff check .
+.venv/bin/ruff format --check . >/dev/null || { .venv/bin/ruff format --diff . | head -50; exit 1; }
+
+say "Suite on SQLite + filesystem broker"
+run_dir=var/test-sqlite
+rm -rf "$run_dir" && mkdir -p "$run_dir"
+env -u DATABASE_URL -u CELERY_BROKER_URL GREENLIGHT_VAR_DIR="$PWD/$run_dir" \
+  .venv/bin/pytest "$@"
+
+start_services
+if pg_up && redis_up; then
+  say "Suite on PostgreSQL + Redis"
+  run_dir=var/test-postgres
+  rm -rf "$run_dir" && mkdir -p "$run_dir"
+  GREENLIGHT_VAR_DIR="$PWD/$run_dir" DATABASE_URL="$PG_URL" CELERY_BROKER_URL="$REDIS_URL" \
+    .venv/bin/pytest -m "not browser" "$@"
+elif [ "$ci" = "true" ]; then
+  echo "PostgreSQL or Redis is not reachable ($PG_URL, $REDIS_URL); CI needs both" >&2
+  exit 1
+else
+  echo "WARNING: PostgreSQL or Redis is not reachable; the PostgreSQL + Redis pass did not run" >&2
+fi

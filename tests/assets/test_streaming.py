@@ -1,0 +1,263 @@
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import BinaryIO
+
+import pytest
+from django.http import StreamingHttpResponse
+from django.test import RequestFactory
+from django.utils.http import http_date
+
+from assets import streaming
+from assets.streaming import ranged_file_response
+
+SIZE = 1000
+CONTENT = bytes(i % 251 for i in range(SIZE))  # no period of 2**n, so offsets show
+MODIFIED = datetime(2025, 3, 1, 12, 0, tzinfo=UTC)
+
+
+@pytest.fixture
+def media_path(tmp_path: Path) -> Path:
+    path = tmp_path / "clip.mp4"
+    path.write_bytes(CONTENT)
+    return path
+
+
+@pytest.fixture
+def opened(media_path: Path):
+    """Open files handed to responses, kept so tests can check they were closed."""
+    handles: list[BinaryIO] = []
+
+    def open_() -> BinaryIO:
+        handle = media_path.open("rb")
+        handles.append(handle)
+        return handle
+
+    open_.handles = handles  # type: ignore[attr-defined]
+    yield open_
+    for handle in handles:
+        handle.close()
+
+
+def _respond(opened, method: str = "get", *, headers: dict[str, str] | None = None, **kwargs):
+    request = getattr(RequestFactory(), method)("/media/clip.mp4", headers=headers or {})
+    kwargs.setdefault("content_type", "video/mp4")
+    return ranged_file_response(request, file=opened(), size=SIZE, **kwargs)
+
+
+def _body(response) -> bytes:
+    assert isinstance(response, StreamingHttpResponse)
+    return b"".join(response.streaming_content)
+
+
+def _assert_common(response) -> None:
+    assert response["Accept-Ranges"] == "bytes"
+    assert response["Cache-Control"] == "private, max-age=3600"
+
+
+def test_without_range_streams_the_whole_file(opened) -> None:
+    response = _respond(opened)
+
+    assert response.status_code == 200
+    assert response["Content-Type"] == "video/mp4"
+    assert response["Content-Length"] == str(SIZE)
+    assert "Content-Range" not in response
+    assert "Content-Disposition" not in response
+    _assert_common(response)
+    assert _body(response) == CONTENT
+    assert opened.handles[0].closed
+
+
+def test_whole_file_is_sent_in_bounded_chunks(opened, monkeypatch) -> None:
+    monkeypatch.setattr(streaming, "CHUNK_SIZE", 64)
+
+    response = _respond(opened)
+    chunks = list(response.streaming_content)
+
+    assert max(len(chunk) for chunk in chunks) == 64
+    assert b"".join(chunks) == CONTENT
+
+
+def test_file_is_closed_when_the_response_closes_unread(opened) -> None:
+    response = _respond(opened)
+
+    response.close()
+
+    assert opened.handles[0].closed
+
+
+@pytest.mark.parametrize(
+    ("header", "start", "end"),
+    [
+        ("bytes=0-0", 0, 0),
+        ("bytes=100-199", 100, 199),
+        ("bytes=990-", 990, 999),
+        ("bytes=0-", 0, 999),
+        ("bytes=-10", 990, 999),
+        ("bytes=-1", 999, 999),
+        ("bytes=-5000", 0, 999),  # suffix longer than the file: all of it
+        ("bytes=900-5000", 900, 999),  # end past the file is clamped
+        ("bytes=999-999", 999, 999),
+        ("Bytes = 10-19", 10, 19),
+    ],
+)
+def test_single_range_is_partial_content(opened, header: str, start: int, end: int) -> None:
+    response = _respond(opened, headers={"Range": header})
+
+    assert response.status_code == 206
+    assert response["Content-Range"] == f"bytes {start}-{end}/{SIZE}"
+    assert response["Content-Length"] == str(end - start + 1)
+    assert response["Content-Type"] == "video/mp4"
+    _assert_common(response)
+    assert _body(response) == CONTENT[start : end + 1]
+    assert opened.handles[0].closed
+
+
+@pytest.mark.parametrize(
+    "header",
+    [
+        "bytes=0-1,5-6",  # several ranges: served whole rather than multipart
+        "bytes=5-2",
+        "bytes=x-y",
+        "bytes=-",
+        "bytes=",
+        "bytes=1-2-3",
+        "items=0-1",
+        "0-1",
+    ],
+)
+def test_multiple_or_malformed_ranges_serve_the_whole_file(opened, header: str) -> None:
+    response = _respond(opened, headers={"Range": header})
+
+    assert response.status_code == 200
+    assert response["Content-Length"] == str(SIZE)
+    assert "Content-Range" not in response
+    assert _body(response) == CONTENT
+
+
+@pytest.mark.parametrize(
+    "header", ["bytes=1000-", "bytes=1000-2000", "bytes=5000-5001", "bytes=-0"]
+)
+def test_unsatisfiable_range_is_416(opened, header: str) -> None:
+    response = _respond(opened, headers={"Range": header})
+
+    assert response.status_code == 416
+    assert response["Content-Range"] == f"bytes */{SIZE}"
+    _assert_common(response)
+    assert response.content == b""
+    assert opened.handles[0].closed
+
+
+def test_any_range_of_an_empty_file_is_416(tmp_path: Path) -> None:
+    path = tmp_path / "empty.mp4"
+    path.write_bytes(b"")
+    request = RequestFactory().get("/", headers={"Range": "bytes=0-"})
+
+    with path.open("rb") as fh:
+        response = ranged_file_response(request, file=fh, size=0, content_type="video/mp4")
+
+        assert response.status_code == 416
+        assert response["Content-Range"] == "bytes */0"
+        assert fh.closed
+
+
+def test_empty_file_without_range_is_an_empty_200(tmp_path: Path) -> None:
+    path = tmp_path / "empty.mp4"
+    path.write_bytes(b"")
+
+    with path.open("rb") as fh:
+        response = ranged_file_response(
+            RequestFactory().get("/"), file=fh, size=0, content_type="video/mp4"
+        )
+
+        assert response.status_code == 200
+        assert response["Content-Length"] == "0"
+        assert _body(response) == b""
+
+
+def test_head_sends_headers_only(opened) -> None:
+    response = _respond(opened, "head")
+
+    assert response.status_code == 200
+    assert response["Content-Length"] == str(SIZE)
+    assert response["Accept-Ranges"] == "bytes"
+    assert not response.streaming
+    assert response.content == b""
+    assert opened.handles[0].closed
+
+
+def test_head_with_range_describes_the_partial_response(opened) -> None:
+    response = _respond(opened, "head", headers={"Range": "bytes=10-19"})
+
+    assert response.status_code == 206
+    assert response["Content-Range"] == f"bytes 10-19/{SIZE}"
+    assert response["Content-Length"] == "10"
+    assert response.content == b""
+
+
+def test_range_is_ignored_for_other_methods(opened) -> None:
+    response = _respond(opened, "post", headers={"Range": "bytes=0-1"})
+
+    assert response.status_code == 200
+    assert _body(response) == CONTENT
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "disposition"),
+    [
+        ({"filename": "take 1.mp4"}, 'inline; filename="take 1.mp4"'),
+        ({"filename": "take.mp4", "as_attachment": True}, 'attachment; filename="take.mp4"'),
+        ({"as_attachment": True}, "attachment"),
+        ({"filename": "café.mp4"}, "inline; filename*=utf-8''caf%C3%A9.mp4"),
+    ],
+)
+def test_content_disposition(opened, kwargs: dict, disposition: str) -> None:
+    response = _respond(opened, **kwargs)
+
+    assert response["Content-Disposition"] == disposition
+
+
+def test_etag_and_last_modified_are_sent(opened) -> None:
+    response = _respond(opened, etag="abc123", last_modified=MODIFIED)
+
+    assert response["ETag"] == '"abc123"'
+    assert response["Last-Modified"] == "Sat, 01 Mar 2025 12:00:00 GMT"
+
+
+@pytest.mark.parametrize(
+    ("if_range", "status"),
+    [
+        ('"abc123"', 206),
+        ('"other"', 200),
+        ('W/"abc123"', 200),  # If-Range needs a strong match
+        (http_date(MODIFIED.timestamp()), 206),
+        (http_date(MODIFIED.timestamp() - 60), 200),
+        ("not a date", 200),
+    ],
+)
+def test_if_range(opened, if_range: str, status: int) -> None:
+    headers = {"Range": "bytes=10-19", "If-Range": if_range}
+
+    response = _respond(opened, headers=headers, etag='"abc123"', last_modified=MODIFIED)
+
+    assert response.status_code == status
+    assert _body(response) == (CONTENT[10:20] if status == 206 else CONTENT)
+
+
+def test_if_range_without_a_known_validator_serves_the_whole_file(opened) -> None:
+    headers = {"Range": "bytes=10-19", "If-Range": '"abc123"'}
+
+    response = _respond(opened, headers=headers)
+
+    assert response.status_code == 200
+    assert _body(response) == CONTENT
+
+
+def test_if_range_mismatch_does_not_hide_unsatisfiable_as_416(opened) -> None:
+    headers = {"Range": "bytes=5000-", "If-Range": '"stale"'}
+
+    response = _respond(opened, headers=headers, etag='"abc123"')
+
+    assert response.status_code == 200
+    assert _body(response) == CONTENT

@@ -1,0 +1,143 @@
+"""factory_boy factories for every model, with sensible defaults."""
+
+from __future__ import annotations
+
+import hashlib
+from decimal import Decimal
+
+import factory
+from django.contrib.auth import get_user_model
+
+from assets.models import Clip
+from generation.models import Brief, Campaign, GenerationJob, Membership, Variant
+from review.models import Review, Stage
+
+PASSWORD = "correct-horse-battery"
+
+
+class UserFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = get_user_model()
+        django_get_or_create = ("username",)
+        skip_postgeneration_save = True
+
+    username = factory.Sequence(lambda n: f"user{n}")
+    email = factory.LazyAttribute(lambda u: f"{u.username}@example.test")
+    password = factory.PostGenerationMethodCall("set_password", PASSWORD)
+
+    @factory.post_generation
+    def _save(obj, create, extracted, **kwargs):
+        if create:
+            obj.save()
+
+
+class CampaignFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = Campaign
+
+    name = factory.Sequence(lambda n: f"Campaign {n}")
+    slug = factory.Sequence(lambda n: f"campaign-{n}")
+    budget_usd = None
+
+
+class MembershipFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = Membership
+
+    campaign = factory.SubFactory(CampaignFactory)
+    user = factory.SubFactory(UserFactory)
+    role = Membership.Role.REVIEWER
+
+
+class BriefFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = Brief
+
+    campaign = factory.SubFactory(CampaignFactory)
+    title = factory.Sequence(lambda n: f"Brief {n}")
+    prompt = "A {hook} shot of a green bottle"
+    script = "Spring is here."
+    shots = "Spring is here\nFind it today"
+    aspect_ratios = factory.LazyFunction(lambda: ["16:9"])
+    durations = factory.LazyFunction(lambda: [3])
+    languages = factory.LazyFunction(lambda: ["en"])
+    resolution = "720p"
+    provider = "animatic"
+    model = "animatic-v1"
+
+
+class VariantFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = Variant
+
+    brief = factory.SubFactory(BriefFactory)
+    position = factory.Sequence(lambda n: n + 1)
+    aspect_ratio = "16:9"
+    duration_s = 3
+    language = "en"
+    resolution = "720p"
+    prompt = "A shot of a green bottle"
+    script = "Spring is here."
+
+
+class JobFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = GenerationJob
+
+    variant = factory.SubFactory(VariantFactory)
+    attempt = 1
+    provider = "animatic"
+    model = "animatic-v1"
+    status = GenerationJob.Status.QUEUED
+    cost_estimate_usd = Decimal("0")
+    request = factory.LazyAttribute(
+        lambda j: {
+            "prompt": j.variant.prompt,
+            "script": j.variant.script,
+            "duration_s": j.variant.duration_s,
+            "aspect_ratio": j.variant.aspect_ratio,
+            "resolution": j.variant.resolution,
+            "language": j.variant.language,
+            "shots": ["Spring is here"],
+        }
+    )
+
+    class Params:
+        succeeded = factory.Trait(
+            status=GenerationJob.Status.SUCCEEDED,
+            provider_request_id=factory.Sequence(lambda n: f"req{n:08x}"),
+            output="jobs/1/video.mp4",
+            cost_usd=Decimal("0"),
+        )
+
+
+class ClipFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = Clip
+
+    job = factory.SubFactory(JobFactory, succeeded=True)
+    variant = factory.LazyAttribute(lambda c: c.job.variant)
+    version = factory.LazyAttribute(lambda c: c.job.attempt)
+    status = Clip.Status.READY
+    file = "clips/sample/video.mp4"
+    poster = "clips/sample/poster.jpg"
+    duration_s = 3.0
+    width, height = 1280, 720
+    video_codec, audio_codec, has_audio = "h264", "aac", True
+    sha256 = factory.Sequence(lambda n: hashlib.sha256(str(n).encode()).hexdigest())
+    size_bytes = 1000
+
+
+def default_stage() -> Stage:
+    return Stage.objects.order_by("position").first() or Stage.objects.create(
+        name="Creative review", position=1
+    )
+
+
+class ReviewFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = Review
+
+    clip = factory.SubFactory(ClipFactory)
+    stage = factory.LazyFunction(default_stage)
+    status = Review.Status.PENDING
