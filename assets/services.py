@@ -254,7 +254,8 @@ def clip_archive(*, clip_id: int, actor: Any = None, provenance: dict[str, Any])
                 "sidecar_path": sidecar_name,
                 "sha256": copied,
                 "size_bytes": clip.size_bytes or 0,
-                "provenance": sidecar,
+                # Exactly what the sidecar says, datetimes as ISO strings.
+                "provenance": json.loads(body),
                 "archived_by": actor if getattr(actor, "is_authenticated", False) else None,
             },
         )

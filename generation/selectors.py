@@ -59,19 +59,22 @@ def brief_variants(*, brief: Brief) -> list[Variant]:
     module imports nothing from them.
     """
     jobs = GenerationJob.objects.select_related("clip", "clip__review").order_by("attempt")
-    return list(
+    variants = list(
         Variant.objects.filter(brief=brief)
         .prefetch_related(Prefetch("jobs", queryset=jobs))
         .order_by("position")
     )
+    for variant in variants:
+        attempts = list(variant.jobs.all())
+        variant.latest_job = attempts[-1] if attempts else None
+    return variants
 
 
 def brief_progress(*, variants: list[Variant]) -> dict[str, int]:
-    """Count the latest attempt of each variant by stage, for the brief's progress bar."""
+    """Count the latest attempt of each variant (from `brief_variants`) by stage."""
     counts = {"total": len(variants), "active": 0, "ready": 0, "failed": 0}
     for variant in variants:
-        jobs = list(variant.jobs.all())
-        latest = jobs[-1] if jobs else None
+        latest = variant.latest_job
         if latest is None:
             continue
         if latest.status in GenerationJob.ACTIVE:

@@ -75,7 +75,7 @@ def review_decide(*, review_id: int, user: Any, outcome: str, note: str = "") ->
     for a rejection or change request without a reason.
     """
     review = (
-        Review.objects.select_for_update()
+        Review.objects.select_for_update(of=("self",))
         .select_related("clip__variant__brief", "stage")
         .get(pk=review_id)
     )

@@ -1,0 +1,126 @@
+"""The whole path through a real Celery worker and real ffmpeg: brief → clips → review →
+archive. The suite runs it twice: on SQLite + the filesystem broker and on PostgreSQL + Redis.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+
+import pytest
+from django.core.files.storage import default_storage, storages
+from django.test import Client
+from django.urls import reverse
+
+from assets.models import ArchiveRecord, Clip
+from generation.models import AuditEvent, Brief, GenerationJob, Membership
+from review.models import Review
+from tests.factories import CampaignFactory, MembershipFactory, UserFactory
+
+pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
+
+
+def _login(user) -> Client:
+    client = Client()
+    client.force_login(user)
+    return client
+
+
+def test_brief_to_archived_clip_through_a_real_worker(celery_worker):
+    campaign = CampaignFactory(slug="launch")
+    creator = MembershipFactory(campaign=campaign, role=Membership.Role.CREATOR).user
+    approver = MembershipFactory(campaign=campaign, role=Membership.Role.APPROVER).user
+    outsider = UserFactory()
+
+    response = _login(creator).post(
+        reverse("generation:brief_create", args=["launch"]),
+        {
+            "title": "Launch teaser",
+            "prompt": "A green bottle on a table, {aspect_ratio}",
+            "script": "Fresh and bright.",
+            "shots": "Fresh\nBright",
+            "hooks": "",
+            "aspect_ratios": ["16:9", "9:16"],
+            "durations": "3",
+            "languages": ["en"],
+            "resolution": "720p",
+            "provider": "animatic",
+            "model": "",
+        },
+    )
+    assert response.status_code == 302, response.content[:2000]
+    brief = Brief.objects.get(title="Launch teaser")
+
+    def all_ready():
+        clips = list(Clip.objects.filter(variant__brief=brief))
+        return len(clips) == 2 and all(c.status == Clip.Status.READY for c in clips) and clips
+
+    clips = celery_worker.wait_for("both clips to be ready", all_ready)
+    assert set(GenerationJob.objects.values_list("status", flat=True)) == {"succeeded"}
+    for clip in clips:
+        with default_storage.open(clip.file.name, "rb") as fh:
+            assert hashlib.sha256(fh.read()).hexdigest() == clip.sha256
+        assert clip.has_audio and clip.audio_codec == "aac" and clip.video_codec == "h264"
+        assert clip.qc == []
+        assert Review.objects.get(clip=clip).status == Review.Status.PENDING
+    wide = next(c for c in clips if c.variant.aspect_ratio == "16:9")
+    tall = next(c for c in clips if c.variant.aspect_ratio == "9:16")
+    assert (wide.width, wide.height) == (1280, 720)
+    assert (tall.width, tall.height) == (720, 1280)
+
+    # The brief page stops polling once every variant is done.
+    partial = _login(creator).get(brief.get_absolute_url(), headers={"HX-Request": "true"})
+    assert partial.status_code == 286
+
+    reviewer = _login(approver)
+    ranged = reviewer.get(wide.video_url, headers={"Range": "bytes=100-199"})
+    assert ranged.status_code == 206
+    assert len(b"".join(ranged.streaming_content)) == 100
+    assert _login(outsider).get(wide.video_url).status_code == 404
+
+    panel = reviewer.post(
+        reverse("review:clip_decide", args=[wide.uuid]),
+        {"outcome": "approve", "note": ""},
+        headers={"HX-Request": "true"},
+    )
+    assert panel.status_code == 200
+    assert b'id="decision-panel"' in panel.content and b"<html" not in panel.content
+    refused = reviewer.post(
+        reverse("review:clip_decide", args=[tall.uuid]),
+        {"outcome": "reject", "note": ""},
+        headers={"HX-Request": "true"},
+    )
+    assert b"needs a reason" in refused.content
+    reviewer.post(
+        reverse("review:clip_decide", args=[tall.uuid]),
+        {"outcome": "reject", "note": "Logo is cropped in the vertical cut."},
+    )
+
+    def archived():
+        review = Review.objects.get(clip=wide)
+        return review.status == Review.Status.ARCHIVED and review
+
+    celery_worker.wait_for("the approved clip to be archived", archived, timeout=60)
+    assert Review.objects.get(clip=tall).status == Review.Status.REJECTED
+    assert not ArchiveRecord.objects.filter(clip=tall).exists()
+
+    record = ArchiveRecord.objects.get(clip=wide)
+    archive = storages["archive"]
+    with archive.open(record.video_path, "rb") as fh:
+        assert hashlib.sha256(fh.read()).hexdigest() == record.sha256 == wide.sha256
+    with archive.open(record.sidecar_path, "rb") as fh:
+        sidecar = json.load(fh)
+    assert sidecar["clip"]["sha256"] == wide.sha256
+    assert sidecar["generation"]["provider"] == "animatic"
+    assert sidecar["generation"]["model"] == "animatic-v1"
+    assert sidecar["variant"]["aspect_ratio"] == "16:9"
+    assert [(d["user"], d["outcome"]) for d in sidecar["decisions"]] == [
+        (approver.username, "approve")
+    ]
+    assert record.archived_by == approver
+
+    archive_page = reviewer.get(reverse("assets:archive_list"))
+    assert wide.sha256[:10].encode() in archive_page.content
+    actions = set(AuditEvent.objects.values_list("action", flat=True))
+    assert {"brief.create", "job.submitted", "job.succeeded", "clip.ready", "review.approve",
+            "review.archive", "clip.archive"} <= actions  # fmt: skip
