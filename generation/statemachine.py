@@ -14,8 +14,9 @@ class InvalidTransition(Exception):
     """A move the model's transition table does not allow from the current state."""
 
     def __init__(self, obj: object, current: str, target: str) -> None:
-        self.current = current
-        self.target = target
+        # Plain strings: a TextChoices member's repr would read "Model.Status.X" in messages.
+        self.current = current = str(current)
+        self.target = target = str(target)
         label = f"{type(obj).__name__} {getattr(obj, 'pk', '')}".strip()
         super().__init__(f"{label} cannot move from {current!r} to {target!r}")
 

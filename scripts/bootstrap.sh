@@ -11,6 +11,8 @@ command -v ffmpeg >/dev/null || need_apt+=(ffmpeg)
 command -v ffprobe >/dev/null || need_apt+=(ffmpeg)
 command -v espeak-ng >/dev/null || need_apt+=(espeak-ng)
 [ -e /usr/share/fonts/truetype/dejavu/DejaVuSans.ttf ] || need_apt+=(fonts-dejavu-core)
+# Japanese, Chinese and Korean shot text needs a CJK font, or the animatic draws empty boxes.
+command -v fc-list >/dev/null && fc-list :lang=ja | grep -q . || need_apt+=(fonts-noto-cjk fontconfig)
 if [ "${GREENLIGHT_BROWSER:-0}" = "1" ]; then
   command -v chromium >/dev/null || need_apt+=(chromium)
 fi
