@@ -8,6 +8,7 @@ admin.site.site_title = "Greenlight ops"
 
 urlpatterns = [
     path("", generation_views.home, name="home"),
+    path("accounts/login/", generation_views.LoginView.as_view(), name="login"),
     path("accounts/", include("django.contrib.auth.urls")),
     path("admin/", admin.site.urls),
     path("", include("generation.urls")),

@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+from django.conf import settings
+from django.contrib.auth import views as auth_views
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied as HttpForbidden
 from django.db.models import Count
@@ -77,3 +79,12 @@ def brief_detail(request, pk: int):
             return stop
         return response
     return render(request, "generation/brief_detail.html", context)
+
+
+class LoginView(auth_views.LoginView):
+    """Django's login, plus a hint where the demo logins are when the demo data exists."""
+
+    def get_context_data(self, **kwargs):
+        context = super().get_context_data(**kwargs)
+        context["demo_logins"] = (settings.VAR_DIR / "demo-logins.json").exists()
+        return context

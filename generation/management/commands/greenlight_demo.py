@@ -29,6 +29,9 @@ class Command(BaseCommand):
         parser.add_argument(
             "--no-brief", action="store_true", help="Create users and campaign only."
         )
+        parser.add_argument(
+            "--logins-only", action="store_true", help="Print the demo logins; change nothing."
+        )
 
     def _passwords(self) -> dict[str, str]:
         # Kept beside the database so every start prints the same logins.
@@ -40,8 +43,22 @@ class Command(BaseCommand):
         path.chmod(0o600)
         return known
 
-    @transaction.atomic
     def handle(self, *args, **options) -> None:
+        if not options["logins_only"]:
+            self._create(no_brief=options["no_brief"])
+        self._print(self._passwords())
+
+    def _print(self, passwords: dict[str, str]) -> None:
+        self.stdout.write("")
+        self.stdout.write(self.style.SUCCESS("Greenlight demo logins"))
+        for username, spec in DEMO_USERS.items():
+            what = "ops (admin)" if spec["staff"] else spec["role"].label.lower()
+            self.stdout.write(f"  {username:<9} {passwords[username]:<22} {what}")
+        self.stdout.write(f"  Open {settings.GREENLIGHT_BASE_URL}/ and log in.")
+        self.stdout.write("")
+
+    @transaction.atomic
+    def _create(self, *, no_brief: bool) -> None:
         User = get_user_model()
         passwords = self._passwords()
         users = {}
@@ -69,7 +86,7 @@ class Command(BaseCommand):
             if spec["role"]:
                 services.membership_set(campaign=campaign, user=users[username], role=spec["role"])
 
-        if created and not options["no_brief"]:
+        if created and not no_brief:
             services.brief_create(
                 campaign=campaign,
                 user=users["creator"],
@@ -87,11 +104,3 @@ class Command(BaseCommand):
                     provider=settings.GREENLIGHT_DEFAULT_PROVIDER,
                 ),
             )
-
-        self.stdout.write("")
-        self.stdout.write(self.style.SUCCESS("Greenlight demo logins"))
-        for username, spec in DEMO_USERS.items():
-            what = "ops (admin)" if spec["staff"] else spec["role"].label.lower()
-            self.stdout.write(f"  {username:<9} {passwords[username]:<22} {what}")
-        self.stdout.write(f"  Open {settings.GREENLIGHT_BASE_URL}/ and log in.")
-        self.stdout.write("")
