@@ -11,6 +11,8 @@ from pathlib import Path
 
 import environ
 
+from config.mail import mailers_from_url
+
 BASE_DIR = Path(__file__).resolve().parent.parent
 
 env = environ.Env()
@@ -172,21 +174,11 @@ FILE_UPLOAD_MAX_MEMORY_SIZE = 5 * 1024 * 1024
 # --- Email ----------------------------------------------------------------------------------
 # Django 6.1's MAILERS, filled from one URL: consolemail://, smtp://user:pass@host:25,
 # smtp+tls://…:587, smtp+ssl://…:465, filemail:///path, memorymail://.
-_mail = env.email_url("EMAIL_URL", default="consolemail://")
-_mail_options = {}
-if _mail["EMAIL_BACKEND"].endswith("smtp.EmailBackend"):
-    _mail_options = {
-        "host": _mail.get("EMAIL_HOST") or "localhost",
-        "port": _mail.get("EMAIL_PORT") or None,
-        "username": _mail.get("EMAIL_HOST_USER") or "",
-        "password": _mail.get("EMAIL_HOST_PASSWORD") or "",
-        "use_tls": bool(_mail.get("EMAIL_USE_TLS")),
-        "use_ssl": bool(_mail.get("EMAIL_USE_SSL")),
-        "timeout": env.int("EMAIL_TIMEOUT", default=30),
-    }
-elif _mail["EMAIL_BACKEND"].endswith("filebased.EmailBackend"):
-    _mail_options = {"file_path": _mail.get("EMAIL_FILE_PATH") or str(VAR_DIR / "mail")}
-MAILERS = {"default": {"BACKEND": _mail["EMAIL_BACKEND"], "OPTIONS": _mail_options}}
+MAILERS = mailers_from_url(
+    env.str("EMAIL_URL", default="consolemail://"),
+    file_path=VAR_DIR / "mail",
+    timeout=env.int("EMAIL_TIMEOUT", default=30),
+)
 DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="Greenlight <greenlight@localhost>")
 
 # --- Celery ---------------------------------------------------------------------------------
