@@ -101,9 +101,14 @@ class GenerationJobAdmin(admin.ModelAdmin):
 
     @admin.action(description="Queue a new attempt of the selected jobs' variants")
     def retry_jobs(self, request, queryset):
-        for job in queryset.select_related("variant__brief"):
-            services.job_create(variant=job.variant, requested_by=request.user)
-        self.message_user(request, f"Queued {queryset.count()} new attempt(s).")
+        queued = 0
+        for variant in {job.variant for job in queryset.select_related("variant__brief")}:
+            try:
+                services.job_create(variant=variant, requested_by=request.user)
+                queued += 1
+            except (services.VersionInProgress, services.BudgetExceeded) as exc:
+                self.message_user(request, f"{variant}: {exc}", messages.WARNING)
+        self.message_user(request, f"Queued {queued} new attempt(s).")
 
 
 @admin.register(AuditEvent)

@@ -44,6 +44,17 @@ def access_brief(*, user: Any, brief_id: int) -> Brief:
         raise Http404("no such brief") from None
 
 
+def access_variant(*, user: Any, variant_id: int) -> Variant:
+    """Fetch a variant whose campaign the user may see, or 404."""
+    qs = Variant.objects.select_related("brief__campaign")
+    if not user.is_staff:
+        qs = qs.filter(brief__campaign__memberships__user=user)
+    try:
+        return qs.get(pk=variant_id)
+    except Variant.DoesNotExist:
+        raise Http404("no such variant") from None
+
+
 def briefs_for_campaign(*, campaign: Campaign) -> QuerySet[Brief]:
     return (
         Brief.objects.filter(campaign=campaign)

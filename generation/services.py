@@ -54,6 +54,10 @@ class PermissionDenied(Exception):
     """The user's role on the campaign does not allow this action."""
 
 
+class VersionInProgress(Exception):
+    """A variant already has a version being generated; wait for it before asking again."""
+
+
 # --- Campaigns and briefs ------------------------------------------------------------------
 
 
@@ -229,9 +233,17 @@ def _enqueue_submit(job_id: int) -> None:
 
 @transaction.atomic
 def job_create(*, variant: Variant, requested_by: Any = None, notes: str = "") -> GenerationJob:
-    """Queue a new attempt (the next version) of `variant`; the previous one is left as is."""
+    """Queue a new attempt (the next version) of `variant`; the previous one is left as is.
+
+    Locks the variant row so two requests cannot both take the next attempt number. Raises
+    VersionInProgress while an earlier attempt is still active and BudgetExceeded when the
+    estimate does not fit the campaign's budget.
+    """
     brief = variant.brief
     Variant.objects.select_for_update().get(pk=variant.pk)
+    active = variant.jobs.filter(status__in=GenerationJob.ACTIVE).order_by("attempt").first()
+    if active is not None:
+        raise VersionInProgress(f"version {active.attempt} of this variant is still in progress")
     last = variant.jobs.aggregate(n=Max("attempt"))["n"] or 0
     provider = get_provider(brief.provider)
     request = _request_for(variant, brief)

@@ -1,12 +1,13 @@
 from __future__ import annotations
 
 from django.conf import settings
+from django.contrib import messages
 from django.contrib.auth import views as auth_views
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied as HttpForbidden
 from django.db.models import Count
 from django.shortcuts import redirect, render
-from django.views.decorators.http import require_GET, require_http_methods
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
 from django_htmx.http import HttpResponseStopPolling
 
 from generation import selectors, services
@@ -79,6 +80,26 @@ def brief_detail(request, pk: int):
             return stop
         return response
     return render(request, "generation/brief_detail.html", context)
+
+
+@require_POST
+@login_required
+def variant_regenerate(request, pk: int):
+    """Queue the next version of a variant, keeping the reviewer's notes beside it."""
+    variant = selectors.access_variant(user=request.user, variant_id=pk)
+    if not services.can_create_brief(user=request.user, campaign=variant.brief.campaign):
+        raise HttpForbidden("only creators on this campaign may generate new versions")
+    try:
+        job = services.job_create(
+            variant=variant,
+            requested_by=request.user,
+            notes=request.POST.get("notes", "").strip()[:4000],
+        )
+    except (services.VersionInProgress, services.BudgetExceeded, ProviderError) as exc:
+        messages.error(request, str(exc))
+    else:
+        messages.success(request, f"Version {job.attempt} of #{variant.position} is queued.")
+    return redirect(variant.brief)
 
 
 class LoginView(auth_views.LoginView):

@@ -5,6 +5,7 @@ from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_POST
 
 from assets.selectors import access_clip
+from generation.services import can_create_brief
 from review import selectors, services
 from review.forms import DecisionForm
 
@@ -24,10 +25,18 @@ def queue(request):
 
 def _clip_context(request, clip, form=None, error=""):
     review = selectors.review_for_clip(clip=clip)
+    closed_with_notes = review is not None and review.status in (
+        review.Status.REJECTED,
+        review.Status.CHANGES_REQUESTED,
+    )
+    decisions = list(review.decisions.all()) if review else []
     return {
+        "can_regenerate": closed_with_notes
+        and can_create_brief(user=request.user, campaign=clip.variant.brief.campaign),
+        "regenerate_notes": decisions[-1].note if closed_with_notes and decisions else "",
         "clip": clip,
         "review": review,
-        "decisions": list(review.decisions.all()) if review else [],
+        "decisions": decisions,
         "can_decide": bool(review and services.can_decide(user=request.user, review=review)),
         "form": form or DecisionForm(),
         "error": error,

@@ -119,6 +119,21 @@ def test_brief_to_archived_clip_through_a_real_worker(celery_worker):
     ]
     assert record.archived_by == approver
 
+    # The rejected variant comes back as version 2, with the note, and starts review again.
+    _login(creator).post(
+        reverse("generation:variant_regenerate", args=[tall.variant_id]),
+        {"notes": "Logo is cropped in the vertical cut."},
+    )
+
+    def second_version():
+        clip = Clip.objects.filter(variant=tall.variant, version=2, status="ready").first()
+        return clip and Review.objects.filter(clip=clip).exists() and clip
+
+    v2 = celery_worker.wait_for("version 2 of the rejected variant", second_version)
+    assert v2.job.notes == "Logo is cropped in the vertical cut."
+    assert v2.review.status == Review.Status.PENDING and v2.review.stage.position == 1
+    assert Review.objects.get(clip=tall).status == Review.Status.REJECTED
+
     archive_page = reviewer.get(reverse("assets:archive_list"))
     assert wide.sha256[:10].encode() in archive_page.content
     actions = set(AuditEvent.objects.values_list("action", flat=True))

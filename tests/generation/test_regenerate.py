@@ -1,0 +1,90 @@
+"""A rejected or change-requested clip can be generated again as the variant's next version."""
+
+from __future__ import annotations
+
+import pytest
+from django.contrib.messages import get_messages
+from django.urls import reverse
+
+from generation.models import GenerationJob, Membership
+from review.models import Decision, Review
+from tests.factories import JobFactory, MembershipFactory, ReviewFactory
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def rejected(no_enqueue):
+    review = ReviewFactory(status=Review.Status.REJECTED)
+    campaign = review.clip.variant.brief.campaign
+    reviewer = MembershipFactory(campaign=campaign, role=Membership.Role.REVIEWER).user
+    Decision.objects.create(
+        review=review, stage=review.stage, user=reviewer, outcome="reject", note="Logo cropped"
+    )
+    return review
+
+
+def _member(review, role):
+    campaign = review.clip.variant.brief.campaign
+    return MembershipFactory(campaign=campaign, role=role).user
+
+
+def test_creator_sees_the_button_and_queues_the_next_version(
+    rejected, client, no_enqueue, django_capture_on_commit_callbacks
+):
+    creator = _member(rejected, Membership.Role.CREATOR)
+    client.force_login(creator)
+    page = client.get(rejected.clip.get_absolute_url())
+    assert b"Generate version 2" in page.content
+    assert b'value="Logo cropped"' in page.content
+
+    variant = rejected.clip.variant
+    with django_capture_on_commit_callbacks(execute=True):
+        response = client.post(
+            reverse("generation:variant_regenerate", args=[variant.pk]),
+            {"notes": "Logo cropped"},
+        )
+    assert response.status_code == 302
+    assert response["Location"] == variant.brief.get_absolute_url()
+    job = GenerationJob.objects.get(variant=variant, attempt=2)
+    assert job.status == GenerationJob.Status.QUEUED
+    assert job.notes == "Logo cropped"
+    assert job.requested_by == creator
+    assert ("generation.tasks.submit_job", (job.pk,)) in no_enqueue
+    assert [str(m) for m in get_messages(response.wsgi_request)] == [
+        f"Version 2 of #{variant.position} is queued."
+    ]
+
+
+def test_a_second_request_while_the_version_is_in_progress_is_refused(rejected, client):
+    variant = rejected.clip.variant
+    JobFactory(variant=variant, attempt=2)
+    client.force_login(_member(rejected, Membership.Role.CREATOR))
+    response = client.post(reverse("generation:variant_regenerate", args=[variant.pk]))
+    assert response.status_code == 302
+    assert [str(m) for m in get_messages(response.wsgi_request)] == [
+        "version 2 of this variant is still in progress"
+    ]
+    assert variant.jobs.count() == 2
+
+
+def test_reviewers_may_not_regenerate_and_do_not_see_the_button(rejected, client):
+    client.force_login(_member(rejected, Membership.Role.REVIEWER))
+    assert b"Generate version" not in client.get(rejected.clip.get_absolute_url()).content
+    url = reverse("generation:variant_regenerate", args=[rejected.clip.variant.pk])
+    assert client.post(url).status_code == 403
+    assert rejected.clip.variant.jobs.count() == 1
+
+
+def test_outsiders_get_404_and_get_is_not_allowed(rejected, client, django_user_model):
+    url = reverse("generation:variant_regenerate", args=[rejected.clip.variant.pk])
+    client.force_login(django_user_model.objects.create_user("stranger"))
+    assert client.post(url).status_code == 404
+    client.force_login(_member(rejected, Membership.Role.CREATOR))
+    assert client.get(url).status_code == 405
+
+
+def test_an_open_review_offers_no_new_version(client, no_enqueue):
+    review = ReviewFactory(status=Review.Status.PENDING)
+    client.force_login(_member(review, Membership.Role.CREATOR))
+    assert b"Generate version" not in client.get(review.clip.get_absolute_url()).content
