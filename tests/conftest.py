@@ -124,3 +124,9 @@ def no_enqueue(monkeypatch) -> list[tuple[str, tuple]]:
     monkeypatch.setattr(Task, "delay", fake_delay)
     monkeypatch.setattr(Task, "apply_async", fake_apply_async)
     return sent
+
+
+@pytest.fixture(autouse=True)
+def fast_password_hasher(settings) -> None:
+    """Hash factory passwords with MD5: PBKDF2 costs ~0.3 s a user, which is not under test."""
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]

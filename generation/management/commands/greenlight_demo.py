@@ -8,7 +8,7 @@ from decimal import Decimal
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
-from django.core.management.base import BaseCommand
+from django.core.management.base import BaseCommand, CommandError
 from django.db import transaction
 
 from generation import services
@@ -44,8 +44,13 @@ class Command(BaseCommand):
         return known
 
     def handle(self, *args, **options) -> None:
-        if not options["logins_only"]:
-            self._create(no_brief=options["no_brief"])
+        if options["logins_only"]:
+            path = settings.VAR_DIR / "demo-logins.json"
+            if not path.exists():
+                raise CommandError("no demo logins yet: run `manage.py greenlight_demo` first")
+            self._print(json.loads(path.read_text()))
+            return
+        self._create(no_brief=options["no_brief"])
         self._print(self._passwords())
 
     def _print(self, passwords: dict[str, str]) -> None:

@@ -1,0 +1,341 @@
+from __future__ import annotations
+
+from decimal import Decimal
+
+import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+from django.urls import reverse
+
+from generation import providers
+from generation.models import Brief, GenerationJob, Membership
+from generation.providers.animatic import AnimaticProvider
+from generation.providers.base import Provider
+from tests.factories import (
+    BriefFactory,
+    CampaignFactory,
+    ClipFactory,
+    JobFactory,
+    MembershipFactory,
+    ReviewFactory,
+    UserFactory,
+    VariantFactory,
+)
+
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("fast_password_hasher")]
+
+HTMX = {"HX-Request": "true"}
+
+
+def _member(campaign, role=Membership.Role.CREATOR):
+    return MembershipFactory(campaign=campaign, role=role).user
+
+
+def _form(**overrides) -> dict:
+    data = {
+        "title": "Launch teaser",
+        "prompt": "A green bottle, {aspect_ratio}",
+        "script": "Fresh.",
+        "shots": "Fresh\nBright",
+        "hooks": "",
+        "aspect_ratios": ["16:9", "9:16"],
+        "durations": "3",
+        "languages": ["en"],
+        "resolution": "720p",
+        "provider": "animatic",
+        "model": "",
+    }
+    data.update(overrides)
+    return data
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "/",
+        "/campaigns/any/",
+        "/campaigns/any/briefs/new/",
+        "/briefs/1/",
+    ],
+)
+def test_login_required(client, url: str) -> None:
+    response = client.get(url)
+
+    assert response.status_code == 302
+    assert response["Location"] == f"{reverse('login')}?next={url}"
+
+
+def test_home_lists_only_my_campaigns(client) -> None:
+    mine = CampaignFactory(name="Mine")
+    CampaignFactory(name="Theirs")
+    BriefFactory(campaign=mine)
+    client.force_login(_member(mine, Membership.Role.REVIEWER))
+
+    response = client.get("/")
+
+    assert response.status_code == 200
+    assert [c.name for c in response.context["campaigns"]] == ["Mine"]
+    assert b"Theirs" not in response.content
+    assert b"1 brief" in response.content
+
+
+def test_home_for_staff_lists_every_campaign(client) -> None:
+    CampaignFactory(name="One")
+    CampaignFactory(name="Two")
+    client.force_login(UserFactory(is_staff=True))
+
+    response = client.get("/")
+
+    assert {c.name for c in response.context["campaigns"]} == {"One", "Two"}
+
+
+def test_home_without_campaigns(client) -> None:
+    client.force_login(UserFactory())
+    response = client.get("/")
+    assert b"You are not a member of any campaign yet" in response.content
+
+
+def test_campaign_detail_for_a_creator(client) -> None:
+    campaign = CampaignFactory(name="Launch", budget_usd=Decimal("100"))
+    brief = BriefFactory(campaign=campaign, title="Teaser")
+    VariantFactory.create_batch(2, brief=brief)
+    JobFactory(variant__brief=campaign.briefs.get(), cost_estimate_usd=Decimal("2.5"))
+    client.force_login(_member(campaign))
+
+    response = client.get(campaign.get_absolute_url())
+
+    assert response.status_code == 200
+    assert b"Teaser" in response.content
+    assert response.context["spend"] == Decimal("2.5")
+    assert b"$2.50 of $100" in response.content
+    assert reverse("generation:brief_create", args=[campaign.slug]).encode() in response.content
+    assert next(iter(response.context["briefs"])).variant_count == 3
+
+
+def test_campaign_detail_for_a_reviewer_has_no_new_brief_link(client) -> None:
+    campaign = CampaignFactory()
+    client.force_login(_member(campaign, Membership.Role.REVIEWER))
+
+    response = client.get(campaign.get_absolute_url())
+
+    assert response.status_code == 200
+    assert b"New brief" not in response.content
+    assert b"No briefs yet." in response.content
+
+
+def test_campaign_detail_hides_other_campaigns(client) -> None:
+    campaign = CampaignFactory()
+    client.force_login(UserFactory())
+
+    assert client.get(campaign.get_absolute_url()).status_code == 404
+    assert client.get("/campaigns/no-such-campaign/").status_code == 404
+
+
+# --- brief_create -----------------------------------------------------------------------------
+
+
+def test_brief_create_get(client) -> None:
+    campaign = CampaignFactory()
+    client.force_login(_member(campaign))
+
+    response = client.get(reverse("generation:brief_create", args=[campaign.slug]))
+
+    assert response.status_code == 200
+    assert b'name="prompt"' in response.content
+    assert b'value="animatic"' in response.content
+
+
+def test_brief_create_post_valid_redirects_and_queues_jobs(
+    client, django_capture_on_commit_callbacks, no_enqueue
+) -> None:
+    campaign = CampaignFactory()
+    user = _member(campaign)
+    client.force_login(user)
+
+    with django_capture_on_commit_callbacks(execute=True):
+        response = client.post(reverse("generation:brief_create", args=[campaign.slug]), _form())
+
+    brief = Brief.objects.get()
+    assert response.status_code == 302
+    assert response["Location"] == brief.get_absolute_url()
+    assert (brief.campaign, brief.created_by, brief.title) == (campaign, user, "Launch teaser")
+    jobs = GenerationJob.objects.filter(variant__brief=brief).order_by("pk")
+    assert [j.status for j in jobs] == ["queued", "queued"]
+    assert no_enqueue == [("generation.tasks.submit_job", (j.pk,)) for j in jobs]
+
+
+def test_brief_create_post_invalid_shows_errors(client, no_enqueue) -> None:
+    campaign = CampaignFactory()
+    client.force_login(_member(campaign))
+
+    response = client.post(
+        reverse("generation:brief_create", args=[campaign.slug]),
+        _form(durations="2", prompt="{price}", hooks="a\na"),
+    )
+
+    assert response.status_code == 400
+    content = response.content.decode()
+    assert "&#x27;2&#x27; is not a whole number of seconds from 3 to 15" in content
+    assert "unknown field {price}" in content
+    assert "each hook may appear once" in content
+    assert not Brief.objects.exists()
+    assert no_enqueue == []
+
+
+def test_brief_create_post_over_budget_shows_the_service_error(
+    client, monkeypatch, no_enqueue
+) -> None:
+    class Paid(Provider):
+        name = "paid"
+        label = "Paid"
+        models = ("paid-1",)
+        price_per_second = {"paid-1": 1.0}
+
+    monkeypatch.setattr(
+        providers, "_registry", lambda: {"animatic": AnimaticProvider, "paid": Paid}
+    )
+    campaign = CampaignFactory(name="Tight", budget_usd=Decimal("5"))
+    client.force_login(_member(campaign))
+
+    response = client.post(
+        reverse("generation:brief_create", args=[campaign.slug]), _form(provider="paid")
+    )
+
+    assert response.status_code == 400
+    assert b'role="alert"' in response.content
+    assert b"this needs $6.00 but Tight has $5.00 left" in response.content
+    assert not Brief.objects.exists()
+
+
+def test_brief_create_for_a_non_member_is_404(client) -> None:
+    campaign = CampaignFactory()
+    client.force_login(UserFactory())
+
+    url = reverse("generation:brief_create", args=[campaign.slug])
+    assert client.get(url).status_code == 404
+    assert client.post(url, _form()).status_code == 404
+
+
+@pytest.mark.parametrize("role", [Membership.Role.REVIEWER, Membership.Role.APPROVER])
+def test_brief_create_for_a_member_without_creator_role_is_403(client, role) -> None:
+    campaign = CampaignFactory()
+    client.force_login(_member(campaign, role))
+
+    url = reverse("generation:brief_create", args=[campaign.slug])
+    assert client.get(url).status_code == 403
+    assert client.post(url, _form()).status_code == 403
+    assert not Brief.objects.exists()
+
+
+# --- brief_detail -----------------------------------------------------------------------------
+
+
+def test_brief_detail_full_page(client) -> None:
+    brief = BriefFactory(title="Teaser")
+    queued = JobFactory(variant__brief=brief, variant__position=1)
+    failed = JobFactory(
+        variant__brief=brief, variant__position=2, status="failed", error="ffmpeg exploded"
+    )
+    review = ReviewFactory(clip__job__variant__brief=brief, clip__job__variant__position=3)
+    client.force_login(_member(brief.campaign, Membership.Role.REVIEWER))
+
+    response = client.get(brief.get_absolute_url())
+
+    assert response.status_code == 200
+    content = response.content.decode()
+    assert content.lstrip().startswith("<!doctype html>")
+    assert "<h1>Teaser</h1>" in content
+    assert 'id="variant-progress"' in content
+    assert 'hx-trigger="every 2s"' in content
+    assert "ffmpeg exploded" in content
+    assert review.clip.get_absolute_url() in content
+    assert review.clip.poster_url in content
+    assert response.context["progress"] == {
+        "total": 3,
+        "active": 1,
+        "ready": 1,
+        "failed": 1,
+        "done": 2,
+    }
+    assert queued.variant.label in content
+    assert failed.status == "failed"
+
+
+def test_brief_detail_htmx_partial_while_active(client) -> None:
+    job = JobFactory(status="running", provider_request_id="r1")
+    brief = job.variant.brief
+    client.force_login(_member(brief.campaign))
+
+    response = client.get(brief.get_absolute_url(), headers=HTMX)
+
+    assert response.status_code == 200
+    content = response.content.decode()
+    assert content.lstrip().startswith('<section id="variant-progress"')
+    assert "<html" not in content
+    assert "hx-trigger" in content
+    assert f'hx-get="{brief.get_absolute_url()}"' in content
+
+
+def test_brief_detail_htmx_partial_stops_polling_when_done(client) -> None:
+    review = ReviewFactory()
+    JobFactory(variant__brief=review.clip.variant.brief, status="failed")
+    brief = review.clip.variant.brief
+    client.force_login(_member(brief.campaign))
+
+    response = client.get(brief.get_absolute_url(), headers=HTMX)
+
+    assert response.status_code == 286
+    content = response.content.decode()
+    assert 'id="variant-progress"' in content
+    assert "<html" not in content
+    assert "hx-trigger" not in content
+    assert "2 of 2 done" in content
+
+
+def test_brief_detail_counts_a_processing_clip_as_active(client) -> None:
+    clip = ClipFactory(status="processing", sha256="")
+    brief = clip.variant.brief
+    client.force_login(_member(brief.campaign))
+
+    response = client.get(brief.get_absolute_url(), headers=HTMX)
+
+    assert response.status_code == 200
+    assert "Analysing the clip" in response.content.decode()
+
+
+def test_brief_detail_for_a_non_member_is_404(client) -> None:
+    brief = BriefFactory()
+    client.force_login(UserFactory())
+
+    assert client.get(brief.get_absolute_url()).status_code == 404
+    assert client.get(brief.get_absolute_url(), headers=HTMX).status_code == 404
+
+
+def _brief_with_variants(n: int) -> Brief:
+    brief = BriefFactory()
+    for position in range(1, n + 1):
+        variant = VariantFactory(brief=brief, position=position)
+        # A failed first attempt, then a second one that made a clip under review.
+        JobFactory(variant=variant, attempt=1, status="failed")
+        ReviewFactory(clip__job__variant=variant, clip__job__attempt=2)
+    return brief
+
+
+@pytest.mark.parametrize("headers", [{}, HTMX], ids=["page", "partial"])
+def test_brief_detail_query_count_does_not_grow_with_variants(client, headers) -> None:
+    small, large = _brief_with_variants(1), _brief_with_variants(50)
+    user = UserFactory()
+    for brief in (small, large):
+        MembershipFactory(campaign=brief.campaign, user=user)
+    client.force_login(user)
+    client.get(small.get_absolute_url(), headers=headers)  # warm the session
+
+    counts = []
+    for brief in (small, large):
+        with CaptureQueriesContext(connection) as queries:
+            response = client.get(brief.get_absolute_url(), headers=headers)
+        assert response.status_code in (200, 286)
+        counts.append(len(queries))
+
+    assert response.content.decode().count('class="variant card"') == 50
+    assert counts[0] == counts[1]

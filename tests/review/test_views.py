@@ -1,0 +1,305 @@
+from __future__ import annotations
+
+import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+from django.urls import reverse
+
+from generation.models import Membership
+from review.models import Decision, Review
+from tests.factories import (
+    ClipFactory,
+    MembershipFactory,
+    ReviewFactory,
+    UserFactory,
+)
+
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("fast_password_hasher")]
+
+HTMX = {"HX-Request": "true"}
+Status = Review.Status
+
+
+def _login(client, review, role=Membership.Role.REVIEWER):
+    user = MembershipFactory(campaign=review.clip.variant.brief.campaign, role=role).user
+    client.force_login(user)
+    return user
+
+
+def _decide_url(review) -> str:
+    return reverse("review:clip_decide", args=[review.clip.uuid])
+
+
+@pytest.mark.parametrize("name", ["review:queue"])
+def test_queue_login_required(client, name: str) -> None:
+    response = client.get(reverse(name))
+    assert response.status_code == 302
+    assert response["Location"].startswith(reverse("login"))
+
+
+def test_clip_pages_login_required(client) -> None:
+    review = ReviewFactory()
+    detail = review.clip.get_absolute_url()
+
+    assert client.get(detail)["Location"] == f"{reverse('login')}?next={detail}"
+    response = client.post(_decide_url(review), {"outcome": "approve"})
+    assert response.status_code == 302
+    assert Review.objects.get(pk=review.pk).status == Status.PENDING
+
+
+# --- queue ------------------------------------------------------------------------------------
+
+
+def test_queue_lists_only_reviews_the_user_may_decide(client) -> None:
+    waiting = ReviewFactory(clip__job__variant__brief__title="Decide me")
+    decided = ReviewFactory(
+        clip__job__variant__brief__campaign=waiting.clip.variant.brief.campaign,
+        clip__job__variant__brief__title="Done already",
+        status=Status.APPROVED,
+    )
+    elsewhere = ReviewFactory(clip__job__variant__brief__title="Other campaign")
+    as_creator = ReviewFactory(clip__job__variant__brief__title="Only a creator here")
+    user = _login(client, waiting)
+    MembershipFactory(
+        campaign=as_creator.clip.variant.brief.campaign, user=user, role=Membership.Role.CREATOR
+    )
+
+    response = client.get(reverse("review:queue"))
+
+    assert response.status_code == 200
+    assert list(response.context["reviews"]) == [waiting]
+    content = response.content.decode()
+    assert "Decide me" in content
+    assert waiting.clip.get_absolute_url() in content
+    assert "Other campaign" not in content
+    assert "Only a creator here" not in content
+    # The decided one is listed apart, not in the queue.
+    assert list(response.context["decided"]) == [decided]
+    assert "Recently decided" in content
+    assert elsewhere not in response.context["decided"]
+
+
+def test_queue_for_staff_lists_every_open_review(client) -> None:
+    ReviewFactory()
+    ReviewFactory(status=Status.IN_REVIEW)
+    ReviewFactory(status=Status.REJECTED)
+    client.force_login(UserFactory(is_staff=True))
+
+    response = client.get(reverse("review:queue"))
+
+    assert len(response.context["reviews"]) == 2
+
+
+def test_queue_empty(client) -> None:
+    client.force_login(UserFactory())
+    assert b"Nothing is waiting for you." in client.get(reverse("review:queue")).content
+
+
+def _reviews_in_one_campaign(n: int, user) -> None:
+    first = ReviewFactory()
+    campaign = first.clip.variant.brief.campaign
+    MembershipFactory(campaign=campaign, user=user, role=Membership.Role.APPROVER)
+    for _ in range(n - 1):
+        ReviewFactory(clip__job__variant__brief__campaign=campaign)
+    for _ in range(n):
+        ReviewFactory(clip__job__variant__brief__campaign=campaign, status=Status.APPROVED)
+
+
+def test_queue_query_count_does_not_grow_with_reviews(client) -> None:
+    user = UserFactory()
+    client.force_login(user)
+    _reviews_in_one_campaign(1, user)
+    client.get(reverse("review:queue"))  # warm the session
+
+    with CaptureQueriesContext(connection) as one:
+        response = client.get(reverse("review:queue"))
+    assert len(response.context["reviews"]) == 1
+
+    Review.objects.all().delete()
+    _reviews_in_one_campaign(50, user)
+    with CaptureQueriesContext(connection) as fifty:
+        response = client.get(reverse("review:queue"))
+    assert len(response.context["reviews"]) == 50
+    assert len(response.context["decided"]) == 10
+
+    assert len(one) == len(fifty)
+
+
+# --- clip detail ------------------------------------------------------------------------------
+
+
+def test_clip_detail_full_page(client) -> None:
+    review = ReviewFactory()
+    clip = review.clip
+    _login(client, review)
+
+    response = client.get(clip.get_absolute_url())
+
+    assert response.status_code == 200
+    content = response.content.decode()
+    assert "<html" in content
+    assert f'src="{clip.video_url}"' in content
+    assert "<video" in content
+    assert f'poster="{clip.poster_url}"' in content
+    assert 'id="decision-panel"' in content
+    assert f'hx-post="{_decide_url(review)}"' in content
+    assert 'value="approve"' in content
+    assert response.context["can_decide"] is True
+
+
+def test_clip_detail_for_a_creator_has_no_decision_form(client) -> None:
+    review = ReviewFactory()
+    _login(client, review, Membership.Role.CREATOR)
+
+    response = client.get(review.clip.get_absolute_url())
+
+    assert response.status_code == 200
+    content = response.content.decode()
+    assert 'id="decision-panel"' in content
+    assert "hx-post" not in content
+    assert "Only reviewers and approvers on this campaign can decide." in content
+
+
+def test_clip_detail_before_review_opens(client) -> None:
+    clip = ClipFactory(status="processing", sha256="")
+    MembershipFactory(campaign=clip.variant.brief.campaign, user=(user := UserFactory()))
+    client.force_login(user)
+
+    response = client.get(clip.get_absolute_url())
+
+    assert response.status_code == 200
+    assert b"<video" not in response.content
+    assert b"Review opens when the clip is ready." in response.content
+
+
+def test_clip_detail_for_a_non_member_is_404(client) -> None:
+    review = ReviewFactory()
+    client.force_login(UserFactory())
+
+    assert client.get(review.clip.get_absolute_url()).status_code == 404
+    assert client.post(_decide_url(review), {"outcome": "approve"}).status_code == 404
+
+
+# --- deciding ---------------------------------------------------------------------------------
+
+
+def test_decide_with_htmx_returns_only_the_panel(client, no_enqueue) -> None:
+    review = ReviewFactory()
+    user = _login(client, review, Membership.Role.APPROVER)
+
+    response = client.post(_decide_url(review), {"outcome": "approve", "note": ""}, headers=HTMX)
+
+    assert response.status_code == 200
+    content = response.content.decode()
+    assert content.lstrip().startswith('<aside id="decision-panel"')
+    assert "<html" not in content
+    assert "<video" not in content
+    assert 'data-testid="review-status">Approved<' in content
+    assert user.username in content
+    assert Review.objects.get(pk=review.pk).status == Status.APPROVED
+
+
+def test_decide_without_htmx_redirects(client, no_enqueue) -> None:
+    review = ReviewFactory()
+    _login(client, review)
+
+    response = client.post(_decide_url(review), {"outcome": "request_changes", "note": "louder"})
+
+    assert response.status_code == 302
+    assert response["Location"] == review.clip.get_absolute_url()
+    assert Review.objects.get(pk=review.pk).status == Status.CHANGES_REQUESTED
+
+
+@pytest.mark.parametrize("outcome", ["reject", "request_changes"])
+def test_decide_without_a_reason_htmx(client, outcome: str) -> None:
+    review = ReviewFactory()
+    _login(client, review)
+
+    response = client.post(_decide_url(review), {"outcome": outcome, "note": "  "}, headers=HTMX)
+
+    assert response.status_code == 200
+    content = response.content.decode()
+    assert content.lstrip().startswith('<aside id="decision-panel"')
+    assert "Say why: a rejection or change request needs a reason." in content
+    assert 'data-testid="review-status">Pending<' in content
+    assert Review.objects.get(pk=review.pk).status == Status.PENDING
+    assert not Decision.objects.exists()
+
+
+def test_decide_without_a_reason_full_page(client) -> None:
+    review = ReviewFactory()
+    _login(client, review)
+
+    response = client.post(_decide_url(review), {"outcome": "reject"})
+
+    assert response.status_code == 400
+    assert b"<html" in response.content
+    assert b"Say why: a rejection or change request needs a reason." in response.content
+    assert Review.objects.get(pk=review.pk).status == Status.PENDING
+
+
+def test_decide_with_an_unknown_outcome(client) -> None:
+    review = ReviewFactory()
+    _login(client, review)
+
+    response = client.post(_decide_url(review), {"outcome": "maybe"})
+
+    assert response.status_code == 400
+    assert b"Select a valid choice." in response.content
+
+
+def test_decide_without_the_role_full_page_is_403(client) -> None:
+    review = ReviewFactory()
+    _login(client, review, Membership.Role.CREATOR)
+
+    response = client.post(_decide_url(review), {"outcome": "approve"})
+
+    assert response.status_code == 403
+    assert b"only reviewers and approvers on this campaign may decide" in response.content
+    assert Review.objects.get(pk=review.pk).status == Status.PENDING
+
+
+def test_decide_without_the_role_htmx_shows_the_error_in_the_panel(client) -> None:
+    review = ReviewFactory()
+    _login(client, review, Membership.Role.CREATOR)
+
+    response = client.post(_decide_url(review), {"outcome": "approve"}, headers=HTMX)
+
+    assert response.status_code == 200
+    content = response.content.decode()
+    assert content.lstrip().startswith('<aside id="decision-panel"')
+    assert 'role="alert">only reviewers and approvers on this campaign may decide<' in content
+    assert Review.objects.get(pk=review.pk).status == Status.PENDING
+    assert not Decision.objects.exists()
+
+
+def test_decide_on_a_closed_review_htmx(client) -> None:
+    review = ReviewFactory()
+    user = _login(client, review)
+    Decision.objects.create(review=review, stage=review.stage, user=user, outcome="approve")
+    Review.objects.filter(pk=review.pk).update(status=Status.APPROVED)
+
+    response = client.post(
+        _decide_url(review), {"outcome": "reject", "note": "too late"}, headers=HTMX
+    )
+
+    assert response.status_code == 200
+    assert b"this clip was already approved" in response.content
+    assert Review.objects.get(pk=review.pk).status == Status.APPROVED
+
+
+def test_decide_before_the_review_opens(client) -> None:
+    clip = ClipFactory(status="processing", sha256="")
+    MembershipFactory(campaign=clip.variant.brief.campaign, user=(user := UserFactory()))
+    client.force_login(user)
+
+    url = reverse("review:clip_decide", args=[clip.uuid])
+    assert client.post(url, {"outcome": "approve"}).status_code == 409
+    response = client.post(url, {"outcome": "approve"}, headers=HTMX)
+    assert b"Review opens when the clip is ready." in response.content
+
+
+def test_decide_needs_post(client) -> None:
+    review = ReviewFactory()
+    _login(client, review)
+    assert client.get(_decide_url(review)).status_code == 405
