@@ -1,6 +1,7 @@
 from django.contrib import admin
 
 from assets.models import ArchiveRecord, Clip
+from generation.admin import ViewOnlyAdmin
 
 
 @admin.register(Clip)
@@ -16,18 +17,9 @@ class ClipAdmin(admin.ModelAdmin):
 
 
 @admin.register(ArchiveRecord)
-class ArchiveRecordAdmin(admin.ModelAdmin):
+class ArchiveRecordAdmin(ViewOnlyAdmin):
     list_display = ["clip", "video_path", "sha256", "archived_by", "archived_at"]
     list_filter = ["archived_at"]
     search_fields = ["video_path", "sha256", "clip__uuid"]
     list_select_related = ["clip__variant__brief", "archived_by"]
     readonly_fields = [f.name for f in ArchiveRecord._meta.fields]
-
-    def has_add_permission(self, request) -> bool:
-        return False
-
-    def has_change_permission(self, request, obj=None) -> bool:
-        return False
-
-    def has_delete_permission(self, request, obj=None) -> bool:
-        return False

@@ -5,6 +5,20 @@ from generation.models import AuditEvent, Brief, Campaign, GenerationJob, Member
 from generation.statemachine import InvalidTransition
 
 
+class ViewOnlyAdmin(admin.ModelAdmin):
+    """For append-only records (audit events, decisions, archive records): ops may look, and
+    nobody adds, edits or deletes through the admin."""
+
+    def has_add_permission(self, request) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return False
+
+
 class MembershipInline(admin.TabularInline):
     model = Membership
     extra = 1
@@ -112,17 +126,8 @@ class GenerationJobAdmin(admin.ModelAdmin):
 
 
 @admin.register(AuditEvent)
-class AuditEventAdmin(admin.ModelAdmin):
+class AuditEventAdmin(ViewOnlyAdmin):
     list_display = ["created_at", "actor", "action", "object_type", "object_id", "to_state"]
     list_filter = ["action", "object_type", "created_at"]
     search_fields = ["object_id", "action", "actor__username"]
     date_hierarchy = "created_at"
-
-    def has_add_permission(self, request) -> bool:
-        return False
-
-    def has_change_permission(self, request, obj=None) -> bool:
-        return False
-
-    def has_delete_permission(self, request, obj=None) -> bool:
-        return False

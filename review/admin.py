@@ -1,5 +1,6 @@
 from django.contrib import admin
 
+from generation.admin import ViewOnlyAdmin
 from review.models import Decision, Review, Stage
 
 
@@ -35,17 +36,8 @@ class ReviewAdmin(admin.ModelAdmin):
 
 
 @admin.register(Decision)
-class DecisionAdmin(admin.ModelAdmin):
+class DecisionAdmin(ViewOnlyAdmin):
     list_display = ["review", "stage", "user", "outcome", "created_at"]
     list_filter = ["outcome", "stage", "created_at"]
     search_fields = ["note", "user__username", "review__clip__uuid"]
     list_select_related = ["review__clip__variant__brief", "stage", "user"]
-
-    def has_add_permission(self, request) -> bool:
-        return False
-
-    def has_change_permission(self, request, obj=None) -> bool:
-        return False
-
-    def has_delete_permission(self, request, obj=None) -> bool:
-        return False
