@@ -420,6 +420,10 @@ def job_poll(*, job_id: int) -> str | None:
     if report.state in (RemoteState.QUEUED, RemoteState.RUNNING):
         if report.state == RemoteState.RUNNING or report.progress is not None:
             job_mark_running(job_id=job_id, progress=report.progress)
+        else:
+            # A heartbeat: the reconciler only nudges jobs whose poll chain has gone quiet,
+            # so a live chain is never doubled.
+            GenerationJob.objects.filter(pk=job_id).update(updated_at=timezone.now())
         return "poll"
     if report.state == RemoteState.COMPLETED:
         job_mark_downloading(job_id=job_id)

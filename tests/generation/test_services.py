@@ -524,8 +524,14 @@ def test_job_poll_queued_without_progress_keeps_submitted(fake_provider) -> None
     fake_provider.status_report = StatusReport(state=RemoteState.QUEUED)
     job = JobFactory(provider="fake", status=Status.SUBMITTED, provider_request_id="fake-1")
 
+    GenerationJob.objects.filter(pk=job.pk).update(updated_at=timezone.now() - timedelta(hours=1))
+
     assert services.job_poll(job_id=job.pk) == "poll"
-    assert GenerationJob.objects.get(pk=job.pk).status == Status.SUBMITTED
+    job = GenerationJob.objects.get(pk=job.pk)
+    assert job.status == Status.SUBMITTED
+    # The poll is a heartbeat, so the reconciler does not start a second poll chain.
+    assert job.updated_at > timezone.now() - timedelta(minutes=1)
+    assert services.jobs_reconcile()["poll"] == 0
 
 
 def test_job_poll_failed_report_fails_the_job(fake_provider) -> None:
