@@ -9,6 +9,7 @@ say() { printf '\033[1;32m==>\033[0m %s\n' "$*"; }
 ci=${CI:-false}
 PG_URL=${GREENLIGHT_TEST_POSTGRES_URL:-postgres://postgres@127.0.0.1:5432/greenlight}
 REDIS_URL=${GREENLIGHT_TEST_REDIS_URL:-redis://127.0.0.1:6379/15}
+AMQP_URL=${GREENLIGHT_TEST_AMQP_URL:-amqp://guest:guest@127.0.0.1:5672//}
 
 for tool in ffmpeg ffprobe espeak-ng chromium; do
   command -v "$tool" >/dev/null || { echo "missing $tool" >&2; exit 1; }
@@ -22,6 +23,7 @@ psycopg.connect(host=u.hostname, port=u.port or 5432, user=u.username or "postgr
                 dbname="postgres", connect_timeout=3).close()
 PY
 }
+amqp_up() { .venv/bin/python -c "import kombu,sys; kombu.Connection(sys.argv[1], connect_timeout=3).connect()" "$AMQP_URL" >/dev/null 2>&1; }
 redis_up() { .venv/bin/python -c "import redis,sys; redis.Redis.from_url(sys.argv[1], socket_connect_timeout=3).ping()" "$REDIS_URL" >/dev/null 2>&1; }
 
 start_services() {
@@ -36,6 +38,11 @@ start_services() {
     say "Starting Redis"
     redis-server --daemonize yes --bind 127.0.0.1 --port 6379 --save "" --appendonly no || true
     for _ in $(seq 1 30); do redis_up && break; sleep 1; done
+  fi
+  if ! amqp_up && command -v rabbitmq-server >/dev/null; then
+    say "Starting RabbitMQ"
+    rabbitmq-server -detached || true
+    for _ in $(seq 1 60); do amqp_up && break; sleep 1; done
   fi
 }
 
@@ -61,4 +68,18 @@ elif [ "$ci" = "true" ]; then
   exit 1
 else
   echo "WARNING: PostgreSQL or Redis is not reachable; the PostgreSQL + Redis pass did not run" >&2
+fi
+
+# RabbitMQ is the other production broker: the worker end-to-end test runs on it too.
+if pg_up && amqp_up; then
+  say "End-to-end on PostgreSQL + RabbitMQ"
+  run_dir=var/test-rabbitmq
+  rm -rf "$run_dir" && mkdir -p "$run_dir"
+  GREENLIGHT_VAR_DIR="$PWD/$run_dir" DATABASE_URL="$PG_URL" CELERY_BROKER_URL="$AMQP_URL" \
+    .venv/bin/pytest -m "e2e and not browser" "$@"
+elif [ "$ci" = "true" ]; then
+  echo "RabbitMQ is not reachable ($AMQP_URL); CI needs it" >&2
+  exit 1
+else
+  echo "WARNING: RabbitMQ is not reachable; the RabbitMQ pass did not run" >&2
 fi
