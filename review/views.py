@@ -4,6 +4,7 @@ from django.contrib.auth.decorators import login_required
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_POST
 
+from assets.models import Clip
 from assets.selectors import access_clip
 from generation.services import can_create_brief
 from review import selectors, services
@@ -31,6 +32,11 @@ def _clip_context(request, clip, form=None, error=""):
     )
     decisions = list(review.decisions.all()) if review else []
     return {
+        "versions": list(
+            Clip.objects.filter(variant_id=clip.variant_id)
+            .select_related("review")
+            .order_by("version")
+        ),
         "can_regenerate": closed_with_notes
         and can_create_brief(user=request.user, campaign=clip.variant.brief.campaign),
         "regenerate_notes": decisions[-1].note if closed_with_notes and decisions else "",

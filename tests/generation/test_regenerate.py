@@ -88,3 +88,21 @@ def test_an_open_review_offers_no_new_version(client, no_enqueue):
     review = ReviewFactory(status=Review.Status.PENDING)
     client.force_login(_member(review, Membership.Role.CREATOR))
     assert b"Generate version" not in client.get(review.clip.get_absolute_url()).content
+
+
+def test_versions_are_linked_from_the_brief_and_each_clip(rejected, client):
+    from tests.factories import ClipFactory
+
+    v1 = rejected.clip
+    v2 = ClipFactory(job__variant=v1.variant, job__attempt=2, job__notes="Logo cropped")
+    ReviewFactory(clip=v2)
+    client.force_login(_member(rejected, Membership.Role.CREATOR))
+
+    brief_page = client.get(v1.variant.brief.get_absolute_url()).content.decode()
+    assert f'<a href="{v1.get_absolute_url()}">v1</a> (rejected)' in brief_page
+    assert f'href="{v2.get_absolute_url()}"' in brief_page
+
+    clip_page = client.get(v2.get_absolute_url()).content.decode()
+    assert f'<a href="{v1.get_absolute_url()}">v1</a>' in clip_page
+    assert "<strong>v2</strong>" in clip_page
+    assert "Logo cropped" in clip_page
