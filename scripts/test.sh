@@ -50,36 +50,41 @@ say "ruff"
 .venv/bin/ruff check .
 .venv/bin/ruff format --check . >/dev/null || { .venv/bin/ruff format --diff . | head -50; exit 1; }
 
+# run_pass NAME DATABASE_URL BROKER_URL MARKERS [pytest args…]: one pass in its own var folder.
+run_pass() {
+  local name=$1 database=$2 broker=$3 markers=$4
+  shift 4
+  local run_dir="var/test-$name"
+  rm -rf "$run_dir" && mkdir -p "$run_dir"
+  env -u DATABASE_URL -u CELERY_BROKER_URL GREENLIGHT_VAR_DIR="$PWD/$run_dir" \
+    ${database:+DATABASE_URL="$database"} ${broker:+CELERY_BROKER_URL="$broker"} \
+    .venv/bin/pytest ${markers:+-m "$markers"} "$@"
+}
+
+# missing WHAT: under CI a missing service fails the run; elsewhere the pass is skipped loudly.
+missing() {
+  if [ "$ci" = "true" ]; then
+    echo "$1 is not reachable; CI needs it" >&2
+    exit 1
+  fi
+  echo "WARNING: $1 is not reachable; that pass did not run" >&2
+}
+
 say "Suite on SQLite + filesystem broker"
-run_dir=var/test-sqlite
-rm -rf "$run_dir" && mkdir -p "$run_dir"
-env -u DATABASE_URL -u CELERY_BROKER_URL GREENLIGHT_VAR_DIR="$PWD/$run_dir" \
-  .venv/bin/pytest "$@"
+run_pass sqlite "" "" "" "$@"
 
 start_services
 if pg_up && redis_up; then
   say "Suite on PostgreSQL + Redis"
-  run_dir=var/test-postgres
-  rm -rf "$run_dir" && mkdir -p "$run_dir"
-  GREENLIGHT_VAR_DIR="$PWD/$run_dir" DATABASE_URL="$PG_URL" CELERY_BROKER_URL="$REDIS_URL" \
-    .venv/bin/pytest -m "not browser" "$@"
-elif [ "$ci" = "true" ]; then
-  echo "PostgreSQL or Redis is not reachable ($PG_URL, $REDIS_URL); CI needs both" >&2
-  exit 1
+  run_pass postgres "$PG_URL" "$REDIS_URL" "not browser" "$@"
 else
-  echo "WARNING: PostgreSQL or Redis is not reachable; the PostgreSQL + Redis pass did not run" >&2
+  missing "PostgreSQL ($PG_URL) or Redis ($REDIS_URL)"
 fi
 
 # RabbitMQ is the other production broker: the worker end-to-end test runs on it too.
 if pg_up && amqp_up; then
   say "End-to-end on PostgreSQL + RabbitMQ"
-  run_dir=var/test-rabbitmq
-  rm -rf "$run_dir" && mkdir -p "$run_dir"
-  GREENLIGHT_VAR_DIR="$PWD/$run_dir" DATABASE_URL="$PG_URL" CELERY_BROKER_URL="$AMQP_URL" \
-    .venv/bin/pytest -m "e2e and not browser" "$@"
-elif [ "$ci" = "true" ]; then
-  echo "RabbitMQ is not reachable ($AMQP_URL); CI needs it" >&2
-  exit 1
+  run_pass rabbitmq "$PG_URL" "$AMQP_URL" "e2e and not browser" "$@"
 else
-  echo "WARNING: RabbitMQ is not reachable; the RabbitMQ pass did not run" >&2
+  missing "PostgreSQL ($PG_URL) or RabbitMQ ($AMQP_URL)"
 fi

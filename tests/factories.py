@@ -141,3 +141,22 @@ class ReviewFactory(factory.django.DjangoModelFactory):
     clip = factory.SubFactory(ClipFactory)
     stage = factory.LazyFunction(default_stage)
     status = Review.Status.PENDING
+
+
+def brief_form_data(**overrides) -> dict:
+    """POST data for the new-brief form: two 3 s variants (16:9 and 9:16) in English."""
+    data = {
+        "title": "Launch teaser",
+        "prompt": "A green bottle on a table, {aspect_ratio}",
+        "script": "Fresh and bright.",
+        "shots": "Fresh\nBright",
+        "hooks": "",
+        "aspect_ratios": ["16:9", "9:16"],
+        "durations": "3",
+        "languages": ["en"],
+        "resolution": "720p",
+        "provider": "animatic",
+        "model": "",
+    }
+    data.update(overrides)
+    return data

@@ -15,7 +15,7 @@ from django.urls import reverse
 from assets.models import ArchiveRecord, Clip
 from generation.models import AuditEvent, Brief, GenerationJob, Membership
 from review.models import Review
-from tests.factories import CampaignFactory, MembershipFactory, UserFactory
+from tests.factories import CampaignFactory, MembershipFactory, UserFactory, brief_form_data
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
 
@@ -34,19 +34,7 @@ def test_brief_to_archived_clip_through_a_real_worker(celery_worker):
 
     response = _login(creator).post(
         reverse("generation:brief_create", args=["launch"]),
-        {
-            "title": "Launch teaser",
-            "prompt": "A green bottle on a table, {aspect_ratio}",
-            "script": "Fresh and bright.",
-            "shots": "Fresh\nBright",
-            "hooks": "",
-            "aspect_ratios": ["16:9", "9:16"],
-            "durations": "3",
-            "languages": ["en"],
-            "resolution": "720p",
-            "provider": "animatic",
-            "model": "",
-        },
+        brief_form_data(script="Fresh and bright."),
     )
     assert response.status_code == 302, response.content[:2000]
     brief = Brief.objects.get(title="Launch teaser")

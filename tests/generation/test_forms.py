@@ -5,24 +5,19 @@ import pytest
 from generation.forms import BriefForm
 from generation.matrix import MAX_VARIANTS
 from generation.services import BriefInput
+from tests.factories import brief_form_data
 
 
 def _data(**overrides) -> dict:
-    data = {
+    values = {
         "title": "Spring teaser",
         "prompt": "{hook} A green bottle, {aspect_ratio}",
         "script": "Fresh, in {language}.",
         "shots": "  Fresh \n\n Bright  \n",
         "hooks": "Wake up\n\nGood night\n",
-        "aspect_ratios": ["16:9", "9:16"],
         "durations": "3, 6; 6",
-        "languages": ["en"],
-        "resolution": "720p",
-        "provider": "animatic",
-        "model": "",
     }
-    data.update(overrides)
-    return data
+    return brief_form_data(**{**values, **overrides})
 
 
 def test_valid_data_becomes_a_brief_input() -> None:

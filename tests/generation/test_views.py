@@ -20,6 +20,7 @@ from tests.factories import (
     ReviewFactory,
     UserFactory,
     VariantFactory,
+    brief_form_data,
 )
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("fast_password_hasher")]
@@ -32,21 +33,8 @@ def _member(campaign, role=Membership.Role.CREATOR):
 
 
 def _form(**overrides) -> dict:
-    data = {
-        "title": "Launch teaser",
-        "prompt": "A green bottle, {aspect_ratio}",
-        "script": "Fresh.",
-        "shots": "Fresh\nBright",
-        "hooks": "",
-        "aspect_ratios": ["16:9", "9:16"],
-        "durations": "3",
-        "languages": ["en"],
-        "resolution": "720p",
-        "provider": "animatic",
-        "model": "",
-    }
-    data.update(overrides)
-    return data
+    values = {"prompt": "A green bottle, {aspect_ratio}", "script": "Fresh."}
+    return brief_form_data(**{**values, **overrides})
 
 
 @pytest.mark.parametrize(
