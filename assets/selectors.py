@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from typing import Any
 
 from django.db.models import QuerySet
@@ -18,7 +19,7 @@ def clips_visible_to(*, user: Any) -> QuerySet[Clip]:
     return qs
 
 
-def access_clip(*, user: Any, clip_uuid) -> Clip:
+def access_clip(*, user: Any, clip_uuid: uuid.UUID | str) -> Clip:
     """Fetch a clip the user may see, with its job, variant, brief and campaign, or 404."""
     try:
         return (
@@ -31,6 +32,7 @@ def access_clip(*, user: Any, clip_uuid) -> Clip:
 
 
 def archive_records_for(*, user: Any) -> QuerySet[ArchiveRecord]:
+    """Archive records in campaigns the user belongs to (all for staff), newest first."""
     qs = ArchiveRecord.objects.select_related(
         "clip__variant__brief__campaign", "clip__job", "archived_by"
     )
@@ -40,6 +42,7 @@ def archive_records_for(*, user: Any) -> QuerySet[ArchiveRecord]:
 
 
 def access_archive_record(*, user: Any, record_id: int) -> ArchiveRecord:
+    """Fetch an archive record the user may see, or 404."""
     try:
         return archive_records_for(user=user).get(pk=record_id)
     except ArchiveRecord.DoesNotExist:

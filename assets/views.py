@@ -1,18 +1,29 @@
 from __future__ import annotations
 
 import mimetypes
+import uuid
 
 from django.contrib.auth.decorators import login_required
-from django.core.files.storage import FileSystemStorage, default_storage, storages
-from django.http import Http404, HttpResponseRedirect
+from django.core.files.storage import FileSystemStorage, Storage, default_storage, storages
+from django.http import Http404, HttpResponse, HttpResponseRedirect
+from django.http.response import HttpResponseBase
 from django.shortcuts import render
 from django.views.decorators.http import require_GET, require_safe
 
 from assets import selectors
 from assets.streaming import ranged_file_response
+from config.http import HtmxHttpRequest
 
 
-def _serve(request, storage, name: str, *, content_type: str, filename: str, attachment=False):
+def _serve(
+    request: HtmxHttpRequest,
+    storage: Storage,
+    name: str,
+    *,
+    content_type: str,
+    filename: str,
+    attachment: bool = False,
+) -> HttpResponseBase:
     """Stream a stored file with Range support; remote storage answers with a signed URL."""
     if not name or not storage.exists(name):
         raise Http404("file missing")
@@ -33,7 +44,7 @@ def _serve(request, storage, name: str, *, content_type: str, filename: str, att
 
 @require_safe
 @login_required
-def clip_video(request, clip_uuid):
+def clip_video(request: HtmxHttpRequest, clip_uuid: uuid.UUID) -> HttpResponseBase:
     clip = selectors.access_clip(user=request.user, clip_uuid=clip_uuid)
     return _serve(
         request,
@@ -47,7 +58,7 @@ def clip_video(request, clip_uuid):
 
 @require_safe
 @login_required
-def clip_poster(request, clip_uuid):
+def clip_poster(request: HtmxHttpRequest, clip_uuid: uuid.UUID) -> HttpResponseBase:
     clip = selectors.access_clip(user=request.user, clip_uuid=clip_uuid)
     return _serve(
         request,
@@ -60,14 +71,14 @@ def clip_poster(request, clip_uuid):
 
 @require_GET
 @login_required
-def archive_list(request):
+def archive_list(request: HtmxHttpRequest) -> HttpResponse:
     records = selectors.archive_records_for(user=request.user)
     return render(request, "assets/archive_list.html", {"records": records})
 
 
 @require_safe
 @login_required
-def archive_file(request, pk: int, kind: str):
+def archive_file(request: HtmxHttpRequest, pk: int, kind: str) -> HttpResponseBase:
     if kind not in ("video", "sidecar"):
         raise Http404("no such archive file")
     record = selectors.access_archive_record(user=request.user, record_id=pk)

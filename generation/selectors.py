@@ -8,7 +8,7 @@ from typing import Any
 from django.db.models import Count, Prefetch, QuerySet
 from django.http import Http404
 
-from generation.models import Brief, Campaign, GenerationJob, Membership, Variant
+from generation.models import Brief, Campaign, GenerationJob, Variant
 
 
 def campaigns_for_user(*, user: Any) -> QuerySet[Campaign]:
@@ -17,12 +17,6 @@ def campaigns_for_user(*, user: Any) -> QuerySet[Campaign]:
     if not user.is_staff:
         qs = qs.filter(memberships__user=user)
     return qs
-
-
-def campaign_role(*, user: Any, campaign: Campaign) -> str:
-    """Return the user's role on the campaign ("" when not a member)."""
-    membership = Membership.objects.filter(campaign=campaign, user=user).first()
-    return membership.role if membership else ""
 
 
 def access_campaign(*, user: Any, slug: str) -> Campaign:
@@ -56,6 +50,7 @@ def access_variant(*, user: Any, variant_id: int) -> Variant:
 
 
 def briefs_for_campaign(*, campaign: Campaign) -> QuerySet[Brief]:
+    """A campaign's briefs, newest first, each with its variant count."""
     return (
         Brief.objects.filter(campaign=campaign)
         .select_related("created_by")

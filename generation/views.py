@@ -6,10 +6,12 @@ from django.contrib.auth import views as auth_views
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied as HttpForbidden
 from django.db.models import Count
+from django.http import HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 from django_htmx.http import HttpResponseStopPolling
 
+from config.http import HtmxHttpRequest
 from generation import selectors, services
 from generation.forms import BriefForm
 from generation.matrix import MatrixError, TemplateError
@@ -18,7 +20,7 @@ from generation.providers.base import ProviderError
 
 @require_GET
 @login_required
-def home(request):
+def home(request: HtmxHttpRequest) -> HttpResponse:
     campaigns = selectors.campaigns_for_user(user=request.user).annotate(
         brief_count=Count("briefs", distinct=True)
     )
@@ -27,7 +29,7 @@ def home(request):
 
 @require_GET
 @login_required
-def campaign_detail(request, slug: str):
+def campaign_detail(request: HtmxHttpRequest, slug: str) -> HttpResponse:
     campaign = selectors.access_campaign(user=request.user, slug=slug)
     return render(
         request,
@@ -43,7 +45,7 @@ def campaign_detail(request, slug: str):
 
 @require_http_methods(["GET", "POST"])
 @login_required
-def brief_create(request, slug: str):
+def brief_create(request: HtmxHttpRequest, slug: str) -> HttpResponse:
     campaign = selectors.access_campaign(user=request.user, slug=slug)
     if not services.can_create_brief(user=request.user, campaign=campaign):
         raise HttpForbidden("only creators on this campaign may write briefs")
@@ -68,7 +70,7 @@ def brief_create(request, slug: str):
 
 @require_GET
 @login_required
-def brief_detail(request, pk: int):
+def brief_detail(request: HtmxHttpRequest, pk: int) -> HttpResponse:
     brief = selectors.access_brief(user=request.user, brief_id=pk)
     variants = selectors.brief_variants(brief=brief)
     progress = selectors.brief_progress(variants=variants)
@@ -84,7 +86,7 @@ def brief_detail(request, pk: int):
 
 @require_POST
 @login_required
-def variant_regenerate(request, pk: int):
+def variant_regenerate(request: HtmxHttpRequest, pk: int) -> HttpResponse:
     """Queue the next version of a variant, keeping the reviewer's notes beside it."""
     variant = selectors.access_variant(user=request.user, variant_id=pk)
     if not services.can_create_brief(user=request.user, campaign=variant.brief.campaign):

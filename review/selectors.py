@@ -6,6 +6,7 @@ from typing import Any
 
 from django.db.models import QuerySet
 
+from assets.models import Clip
 from review.models import Review
 from review.services import DECIDING_ROLES
 
@@ -24,6 +25,7 @@ def review_queue(*, user: Any) -> QuerySet[Review]:
 
 
 def recently_decided(*, user: Any, limit: int = 10) -> QuerySet[Review]:
+    """The latest closed reviews in the user's campaigns, for the queue page's history."""
     qs = Review.objects.exclude(status__in=Review.OPEN).select_related(
         "stage", "clip__variant__brief__campaign"
     )
@@ -32,7 +34,8 @@ def recently_decided(*, user: Any, limit: int = 10) -> QuerySet[Review]:
     return qs.order_by("-decided_at", "-pk")[:limit]
 
 
-def review_for_clip(*, clip) -> Review | None:
+def review_for_clip(*, clip: Clip) -> Review | None:
+    """The clip's review with its stage and decisions prefetched; None before the clip is ready."""
     return (
         Review.objects.filter(clip=clip)
         .select_related("stage")

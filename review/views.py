@@ -1,11 +1,15 @@
 from __future__ import annotations
 
+import uuid
+
 from django.contrib.auth.decorators import login_required
+from django.http import HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_POST
 
 from assets.models import Clip
 from assets.selectors import access_clip
+from config.http import HtmxHttpRequest
 from generation.services import can_create_brief
 from review import selectors, services
 from review.forms import DecisionForm
@@ -13,7 +17,7 @@ from review.forms import DecisionForm
 
 @require_GET
 @login_required
-def queue(request):
+def queue(request: HtmxHttpRequest) -> HttpResponse:
     return render(
         request,
         "review/queue.html",
@@ -24,7 +28,9 @@ def queue(request):
     )
 
 
-def _clip_context(request, clip, form=None, error=""):
+def _clip_context(
+    request: HtmxHttpRequest, clip: Clip, form: DecisionForm | None = None, error: str = ""
+) -> dict:
     review = selectors.review_for_clip(clip=clip)
     closed_with_notes = review is not None and review.status in (
         review.Status.REJECTED,
@@ -51,14 +57,14 @@ def _clip_context(request, clip, form=None, error=""):
 
 @require_GET
 @login_required
-def clip_detail(request, clip_uuid):
+def clip_detail(request: HtmxHttpRequest, clip_uuid: uuid.UUID) -> HttpResponse:
     clip = access_clip(user=request.user, clip_uuid=clip_uuid)
     return render(request, "review/clip_detail.html", _clip_context(request, clip))
 
 
 @require_POST
 @login_required
-def clip_decide(request, clip_uuid):
+def clip_decide(request: HtmxHttpRequest, clip_uuid: uuid.UUID) -> HttpResponse:
     """Record a decision; htmx gets the decision panel back, a plain form post a redirect."""
     clip = access_clip(user=request.user, clip_uuid=clip_uuid)
     form = DecisionForm(request.POST)
