@@ -10,6 +10,7 @@ from generation.matrix import (
     MIN_DURATION_S,
     RESOLUTIONS,
     TemplateError,
+    matrix_count,
     template_check,
 )
 from generation.providers import provider_names
@@ -101,10 +102,9 @@ class BriefForm(forms.Form):
 
     def clean(self) -> dict:
         data = super().clean()
-        axes = [data.get("aspect_ratios"), data.get("durations"), data.get("languages")]
-        if all(axes):
-            count = max(1, len(data.get("hooks") or [])) * len(axes[0]) * len(axes[1])
-            count *= len(axes[2])
+        axes = {name: data.get(name) for name in ("aspect_ratios", "durations", "languages")}
+        if all(axes.values()):
+            count = matrix_count(hooks=data.get("hooks") or [], **axes)
             if count > MAX_VARIANTS:
                 raise forms.ValidationError(
                     f"these choices make {count} variants; one brief may hold at most "

@@ -64,6 +64,11 @@ def template_render(template: str, values: dict[str, str]) -> str:
     return template.format_map(values).strip()
 
 
+def matrix_count(*, hooks: list[str], aspect_ratios: list, durations: list, languages: list) -> int:
+    """How many variants these axes make; no hooks counts as one empty hook."""
+    return max(1, len(hooks)) * len(aspect_ratios) * len(durations) * len(languages)
+
+
 def matrix_expand(
     *,
     title: str,
@@ -82,7 +87,9 @@ def matrix_expand(
         if not values:
             raise MatrixError(f"choose at least one {name}")
     hook_axis = hooks or [""]
-    count = len(hook_axis) * len(aspect_ratios) * len(durations) * len(languages)
+    count = matrix_count(
+        hooks=hooks, aspect_ratios=aspect_ratios, durations=durations, languages=languages
+    )
     if count > MAX_VARIANTS:
         raise MatrixError(
             f"these axes make {count} variants; one brief may hold at most {MAX_VARIANTS}"

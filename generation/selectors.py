@@ -11,42 +11,55 @@ from django.http import Http404
 from generation.models import Brief, Campaign, GenerationJob, Variant
 
 
+def visible_to(
+    qs: QuerySet, *, user: Any, campaign: str = "", roles: tuple[str, ...] = ()
+) -> QuerySet:
+    """Narrow `qs` to rows in campaigns the user belongs to; staff see everything.
+
+    The one place Greenlight's visibility rule is written. `campaign` is the lookup path from
+    the queryset's model to its Campaign ("" for campaigns themselves, "brief__campaign" for
+    variants…); `roles` further requires one of those membership roles. Both conditions go in
+    one `filter()` so they apply to the same membership row.
+    """
+    if user.is_staff:
+        return qs
+    prefix = f"{campaign}__" if campaign else ""
+    lookups: dict[str, Any] = {f"{prefix}memberships__user": user}
+    if roles:
+        lookups[f"{prefix}memberships__role__in"] = roles
+    return qs.filter(**lookups)
+
+
+def get_or_404(qs: QuerySet, what: str, **lookup: Any) -> Any:
+    """Fetch one row or raise Http404 naming `what` (never 403: existence is not revealed)."""
+    try:
+        return qs.get(**lookup)
+    except qs.model.DoesNotExist:
+        raise Http404(f"no such {what}") from None
+
+
 def campaigns_for_user(*, user: Any) -> QuerySet[Campaign]:
     """Campaigns `user` can see: all for staff, otherwise those they are a member of."""
-    qs = Campaign.objects.all()
-    if not user.is_staff:
-        qs = qs.filter(memberships__user=user)
-    return qs
+    return visible_to(Campaign.objects.all(), user=user)
 
 
 def access_campaign(*, user: Any, slug: str) -> Campaign:
-    """Fetch a campaign the user may see, or 404 (existence is not revealed)."""
-    try:
-        return campaigns_for_user(user=user).get(slug=slug)
-    except Campaign.DoesNotExist:
-        raise Http404("no such campaign") from None
+    """Fetch a campaign the user may see, or 404."""
+    return get_or_404(campaigns_for_user(user=user), "campaign", slug=slug)
 
 
 def access_brief(*, user: Any, brief_id: int) -> Brief:
     """Fetch a brief whose campaign the user may see, or 404."""
     qs = Brief.objects.select_related("campaign", "created_by")
-    if not user.is_staff:
-        qs = qs.filter(campaign__memberships__user=user)
-    try:
-        return qs.get(pk=brief_id)
-    except Brief.DoesNotExist:
-        raise Http404("no such brief") from None
+    return get_or_404(visible_to(qs, user=user, campaign="campaign"), "brief", pk=brief_id)
 
 
 def access_variant(*, user: Any, variant_id: int) -> Variant:
     """Fetch a variant whose campaign the user may see, or 404."""
     qs = Variant.objects.select_related("brief__campaign")
-    if not user.is_staff:
-        qs = qs.filter(brief__campaign__memberships__user=user)
-    try:
-        return qs.get(pk=variant_id)
-    except Variant.DoesNotExist:
-        raise Http404("no such variant") from None
+    return get_or_404(
+        visible_to(qs, user=user, campaign="brief__campaign"), "variant", pk=variant_id
+    )
 
 
 def briefs_for_campaign(*, campaign: Campaign) -> QuerySet[Brief]:

@@ -50,8 +50,8 @@ def poll_job(self, job_id: int) -> None:
     try:
         step = services.job_poll(job_id=job_id)
     except TransientError as exc:
-        poll_job.apply_async((job_id,), countdown=_backoff(self, exc))
-        return
+        # A retry, not a fresh send, so the wait grows while the provider stays unwell.
+        raise self.retry(exc=exc, countdown=_backoff(self, exc)) from exc
     if step == "poll":
         poll_job.apply_async((job_id,), countdown=settings.GREENLIGHT_POLL_INTERVAL)
     elif step == "download":

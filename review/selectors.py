@@ -7,8 +7,12 @@ from typing import Any
 from django.db.models import QuerySet
 
 from assets.models import Clip
+from assets.selectors import CLIP_CAMPAIGN
+from generation.selectors import visible_to
 from review.models import Review
 from review.services import DECIDING_ROLES
+
+REVIEW_CAMPAIGN = f"clip__{CLIP_CAMPAIGN}"
 
 
 def review_queue(*, user: Any) -> QuerySet[Review]:
@@ -16,11 +20,7 @@ def review_queue(*, user: Any) -> QuerySet[Review]:
     qs = Review.objects.filter(status__in=Review.OPEN).select_related(
         "stage", "clip__variant__brief__campaign", "clip__job"
     )
-    if not user.is_staff:
-        qs = qs.filter(
-            clip__variant__brief__campaign__memberships__user=user,
-            clip__variant__brief__campaign__memberships__role__in=DECIDING_ROLES,
-        )
+    qs = visible_to(qs, user=user, campaign=REVIEW_CAMPAIGN, roles=DECIDING_ROLES)
     return qs.order_by("created_at", "pk")
 
 
@@ -29,8 +29,7 @@ def recently_decided(*, user: Any, limit: int = 10) -> QuerySet[Review]:
     qs = Review.objects.exclude(status__in=Review.OPEN).select_related(
         "stage", "clip__variant__brief__campaign"
     )
-    if not user.is_staff:
-        qs = qs.filter(clip__variant__brief__campaign__memberships__user=user)
+    qs = visible_to(qs, user=user, campaign=REVIEW_CAMPAIGN)
     return qs.order_by("-decided_at", "-pk")[:limit]
 
 
