@@ -238,6 +238,23 @@ GREENLIGHT_POLL_INTERVAL = env.float("GREENLIGHT_POLL_INTERVAL", default=2.0)
 GREENLIGHT_STALE_AFTER = env.int("GREENLIGHT_STALE_AFTER", default=600)
 GREENLIGHT_MAX_DOWNLOAD_BYTES = env.int("GREENLIGHT_MAX_DOWNLOAD_BYTES", default=2 * 1024**3)
 
+# --- Providers ------------------------------------------------------------------------------
+# Base URL of every hosted provider, so a deployment can route through a proxy and a test
+# double can stand in for the real host.
+GREENLIGHT_PROVIDER_URLS = {
+    "fal": env.str("FAL_QUEUE_URL", default="https://queue.fal.run"),
+    "fal_jwks": env.str("FAL_JWKS_URL", default="https://rest.alpha.fal.ai/.well-known/jwks.json"),
+    "dashscope": env.str(
+        "DASHSCOPE_BASE_URL", default="https://dashscope-intl.aliyuncs.com/api/v1"
+    ),
+    "replicate": env.str("REPLICATE_BASE_URL", default="https://api.replicate.com/v1"),
+    "runway": env.str("RUNWAY_BASE_URL", default="https://api.dev.runwayml.com/v1"),
+}
+# Hosts whose result URLs may be plain http and resolve to loopback: only the test fakes.
+GREENLIGHT_DOWNLOAD_TEST_HOSTS = env.list("GREENLIGHT_DOWNLOAD_TEST_HOSTS", default=[])
+# The longest Retry-After Greenlight honours, in seconds; a longer ask waits this long.
+GREENLIGHT_RETRY_AFTER_CAP = env.float("GREENLIGHT_RETRY_AFTER_CAP", default=300.0)
+
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,

@@ -10,7 +10,6 @@ and then call those.
 from __future__ import annotations
 
 import logging
-import shutil
 import tempfile
 import uuid
 from dataclasses import dataclass
@@ -19,9 +18,7 @@ from decimal import Decimal
 from functools import partial
 from pathlib import Path
 from typing import Any
-from urllib.parse import unquote, urlparse
 
-import httpx
 from django.conf import settings
 from django.core.files import File
 from django.core.files.storage import default_storage
@@ -35,9 +32,9 @@ from generation.models import Brief, Campaign, GenerationJob, Membership, Varian
 from generation.providers import get_provider
 from generation.providers.base import (
     GenerationRequest,
-    MalformedResponse,
     ProviderError,
     RemoteState,
+    Submission,
     TransientError,
 )
 from generation.signals import job_succeeded
@@ -211,7 +208,7 @@ def brief_create(*, campaign: Campaign, user: Any, data: BriefInput) -> Brief:
                 provider=data.provider,
                 model=model,
                 request=request.as_dict(),
-                cost_estimate_usd=Decimal(str(provider.estimate_cost(request))),
+                cost_estimate_usd=provider.estimate_cost(request),
                 requested_by=user,
             )
         )
@@ -247,7 +244,7 @@ def job_create(*, variant: Variant, requested_by: Any = None, notes: str = "") -
     last = variant.jobs.aggregate(n=Max("attempt"))["n"] or 0
     provider = get_provider(brief.provider)
     request = _request_for(variant, brief)
-    estimate = Decimal(str(provider.estimate_cost(request)))
+    estimate = provider.estimate_cost(request)
     _budget_check(campaign=brief.campaign, extra=estimate)
     job = GenerationJob.objects.create(
         variant=variant,
@@ -391,7 +388,9 @@ def job_submit(*, job_id: int) -> str | None:
         return None
     try:
         provider = get_provider(job.provider)
-        request_id = provider.submit(GenerationRequest.from_dict(job.request))
+        request_id = provider.submit(
+            GenerationRequest.from_dict(job.request), idempotency_key=f"greenlight-job-{job.pk}"
+        ).request_id
     except TransientError:
         GenerationJob.objects.filter(pk=job_id).update(claimed_at=None)
         raise
@@ -411,7 +410,7 @@ def job_poll(*, job_id: int) -> str | None:
         return None
     provider = get_provider(job.provider)
     try:
-        report = provider.status(job.provider_request_id)
+        report = provider.status(Submission(request_id=job.provider_request_id))
     except TransientError:
         raise
     except ProviderError as exc:
@@ -439,42 +438,6 @@ def job_poll(*, job_id: int) -> str | None:
     return None
 
 
-def _fetch(url: str, target: Path, *, max_bytes: int) -> None:
-    parsed = urlparse(url)
-    if parsed.scheme == "file":
-        source = Path(unquote(parsed.path))
-        if not source.is_file():
-            raise MalformedResponse(f"the provider's result file is missing: {source}")
-        if source.stat().st_size > max_bytes:
-            raise ProviderError(f"the result is larger than {max_bytes} bytes", code="too_large")
-        shutil.copyfile(source, target)
-        return
-    if parsed.scheme not in ("http", "https"):
-        raise MalformedResponse(f"the provider's result URL is not http(s): {url[:200]}")
-    try:
-        with (
-            httpx.stream("GET", url, follow_redirects=True, timeout=60.0) as response,
-            target.open("wb") as out,
-        ):
-            if response.status_code in (403, 404, 410):
-                raise ProviderError(
-                    f"the result URL answered {response.status_code} (expired or gone)",
-                    code="result_expired",
-                )
-            if response.status_code >= 400:
-                raise TransientError(f"the result URL answered {response.status_code}")
-            written = 0
-            for chunk in response.iter_bytes(1 << 20):
-                written += len(chunk)
-                if written > max_bytes:
-                    raise ProviderError(
-                        f"the result is larger than {max_bytes} bytes", code="too_large"
-                    )
-                out.write(chunk)
-    except httpx.HTTPError as exc:
-        raise TransientError(f"downloading the result failed: {exc}") from exc
-
-
 def job_download(*, job_id: int) -> GenerationJob | None:
     """Fetch a finished job's video into media storage and mark the job succeeded."""
     job = GenerationJob.objects.get(pk=job_id)
@@ -482,12 +445,14 @@ def job_download(*, job_id: int) -> GenerationJob | None:
         return None
     provider = get_provider(job.provider)
     try:
-        result = provider.result(job.provider_request_id)
+        result = provider.result(Submission(request_id=job.provider_request_id))
         with tempfile.TemporaryDirectory(prefix="greenlight-dl-") as tmp:
             local = Path(tmp) / "video.mp4"
-            _fetch(result.url, local, max_bytes=settings.GREENLIGHT_MAX_DOWNLOAD_BYTES)
+            provider.download(
+                result, local, max_bytes=settings.GREENLIGHT_MAX_DOWNLOAD_BYTES, deadline_s=480
+            )
             if local.stat().st_size == 0:
-                raise MalformedResponse("the provider returned an empty file")
+                raise ProviderError("the provider returned an empty file", code="empty_result")
             name = f"jobs/{job.pk}/{uuid.uuid4().hex}.mp4"
             with local.open("rb") as fh:
                 name = default_storage.save(name, File(fh, name="video.mp4"))
@@ -496,7 +461,9 @@ def job_download(*, job_id: int) -> GenerationJob | None:
     except ProviderError as exc:
         job_mark_failed(job_id=job_id, error=str(exc), code=exc.code or "download_failed")
         return None
-    cost = Decimal(str(provider.estimate_cost(GenerationRequest.from_dict(job.request))))
+    cost = result.cost_usd
+    if cost is None:
+        cost = provider.estimate_cost(GenerationRequest.from_dict(job.request))
     return job_mark_succeeded(job_id=job_id, output_name=name, cost_usd=cost)
 
 

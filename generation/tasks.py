@@ -9,7 +9,7 @@ from django.conf import settings
 
 from generation import services
 from generation.providers import get_provider
-from generation.providers.base import ProviderError, RateLimited, TransientError
+from generation.providers.base import ProviderError, RateLimited, Submission, TransientError
 
 log = logging.getLogger(__name__)
 
@@ -71,7 +71,7 @@ def download_job(self, job_id: int) -> None:
 def cancel_remote(self, provider: str, request_id: str) -> None:
     """Ask a provider to stop a request; a provider that cannot is logged, not retried."""
     try:
-        get_provider(provider).cancel(request_id)
+        get_provider(provider).cancel(Submission(request_id=request_id))
     except TransientError as exc:
         raise self.retry(exc=exc, countdown=_backoff(self, exc)) from exc
     except ProviderError as exc:

@@ -5,7 +5,8 @@ from __future__ import annotations
 from generation.providers.base import Provider, ProviderError
 
 
-def _registry() -> dict[str, type[Provider]]:
+def provider_classes() -> dict[str, type[Provider]]:
+    """Every provider class by name; importing them registers their models' capabilities."""
     from generation.providers.animatic import AnimaticProvider
 
     return {cls.name: cls for cls in (AnimaticProvider,)}
@@ -13,12 +14,12 @@ def _registry() -> dict[str, type[Provider]]:
 
 def provider_names() -> list[tuple[str, str]]:
     """Return (name, label) pairs for every known provider, for forms and admin."""
-    return [(name, cls.label) for name, cls in _registry().items()]
+    return [(name, cls.label) for name, cls in provider_classes().items()]
 
 
 def get_provider(name: str) -> Provider:
     """Return a provider instance by name; an unknown name is a ProviderError."""
     try:
-        return _registry()[name]()
+        return provider_classes()[name]()
     except KeyError:
         raise ProviderError(f"unknown provider {name!r}", code="unknown_provider") from None

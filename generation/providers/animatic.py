@@ -22,6 +22,8 @@ import subprocess
 import tempfile
 import uuid
 import wave
+from datetime import date
+from decimal import Decimal
 from pathlib import Path
 
 from django.conf import settings
@@ -30,6 +32,7 @@ from PIL import ImageFont
 from generation.providers.base import (
     ASPECT_RATIOS,
     RESOLUTIONS,
+    CancelOutcome,
     GenerationRequest,
     Provider,
     ProviderError,
@@ -37,7 +40,10 @@ from generation.providers.base import (
     RequestRejected,
     ResultReport,
     StatusReport,
+    Submission,
+    TransientError,
 )
+from generation.providers.capabilities import Audio, Mode, ModelSpec, Price, register
 
 MODEL = "animatic-v1"
 FPS = 25
@@ -170,10 +176,31 @@ def render_animatic(*, request: GenerationRequest, out_path: Path) -> None:
     with tempfile.TemporaryDirectory(prefix="animatic-") as scratch:
         try:
             args = _ffmpeg_args(request=request, scratch=Path(scratch), out=part)
-            _run(args, tool="ffmpeg", timeout=120 + request.duration_s * 20)
+            _run(args, tool="ffmpeg", timeout=render_timeout(request.duration_s))
             os.replace(part, out_path)
         finally:
             part.unlink(missing_ok=True)
+
+
+register(
+    ModelSpec(
+        provider="animatic",
+        model=MODEL,
+        label="Animatic v1",
+        modes=frozenset({Mode.TEXT}),
+        durations=tuple(range(MIN_DURATION_S, MAX_DURATION_S + 1)),
+        resolutions=RESOLUTIONS,
+        aspect_ratios=ASPECT_RATIOS,
+        audio=Audio.OPTIONAL,
+        languages=tuple(SUPPORTED_LANGUAGES),
+        prices=(Price(Decimal(0), source="local render, no charge", as_of=date(2026, 11, 24)),),
+    )
+)
+
+
+def request_id_for(idempotency_key: str) -> str:
+    """The request id a key always maps to, so a repeated submit finds the first one."""
+    return hashlib.sha256(idempotency_key.encode()).hexdigest()[:32]
 
 
 class AnimaticProvider(Provider):
@@ -181,33 +208,49 @@ class AnimaticProvider(Provider):
 
     name = "animatic"
     label = "Animatic (local preview)"
-    models = (MODEL,)
-    price_per_second = {MODEL: 0.0}
+    local = True
+    poll_interval_s = 0.0
 
-    def submit(self, request: GenerationRequest) -> str:
-        """Render the clip now and return its request id.
+    def submit(
+        self, request: GenerationRequest, *, idempotency_key: str, webhook_url: str | None = None
+    ) -> Submission:
+        """Render the clip now and return its submission.
 
-        Raises RequestRejected for input the animatic cannot render and ProviderError when
-        ffmpeg or espeak-ng is missing or fails; a failure also leaves `<id>.error` behind.
+        The request id is derived from the idempotency key: a repeated submit of a finished
+        request returns it without rendering again; one interrupted mid-render renders again
+        (the dead run's partial file is removed first). Raises RequestRejected for input the
+        animatic cannot render and ProviderError when ffmpeg or espeak-ng is missing or fails;
+        a failure also leaves `<id>.error` behind.
         """
         validate_request(request=request)
-        request_id = uuid.uuid4().hex
+        request_id = request_id_for(idempotency_key)
+        paths = self._paths(request_id)
+        submission = Submission(request_id=request_id)
+        if paths["mp4"].exists():
+            return submission
         directory = self._directory()
         directory.mkdir(parents=True, exist_ok=True)
-        _write_atomic(
-            directory / f"{request_id}.json",
-            json.dumps(request.as_dict(), ensure_ascii=False, indent=2),
-        )
+        for stale in directory.glob(f".{request_id}.mp4.*.part"):
+            stale.unlink(missing_ok=True)
+        paths["error"].unlink(missing_ok=True)
+        _write_atomic(paths["json"], json.dumps(request.as_dict(), ensure_ascii=False, indent=2))
         try:
-            render_animatic(request=request, out_path=directory / f"{request_id}.mp4")
+            render_animatic(request=request, out_path=paths["mp4"])
         except ProviderError as exc:
-            _write_atomic(directory / f"{request_id}.error", str(exc))
+            _write_atomic(paths["error"], str(exc))
             raise
-        return request_id
+        return submission
 
-    def status(self, request_id: str) -> StatusReport:
+    def lookup(self, *, idempotency_key: str) -> Submission | None:
+        """The finished request for this key, or None (nothing rendered under it)."""
+        request_id = request_id_for(idempotency_key)
+        return (
+            Submission(request_id=request_id) if self._paths(request_id)["mp4"].exists() else None
+        )
+
+    def status(self, submission: Submission) -> StatusReport:
         """Report COMPLETED or FAILED; an unknown or malformed id is ProviderError `not_found`."""
-        paths = self._paths(request_id)
+        paths = self._paths(submission.request_id)
         if paths["mp4"].exists():
             return StatusReport(state=RemoteState.COMPLETED, progress=1.0)
         if paths["error"].exists():
@@ -216,34 +259,49 @@ class AnimaticProvider(Provider):
                 error=paths["error"].read_text(encoding="utf-8"),
                 error_code="render_failed",
             )
-        raise ProviderError(f"no animatic request {request_id!r}", code="not_found")
+        raise ProviderError(f"no animatic request {submission.request_id!r}", code="not_found")
 
-    def result(self, request_id: str) -> ResultReport:
+    def result(self, submission: Submission) -> ResultReport:
         """Return the finished clip as a file:// URL; ProviderError `not_found` if absent."""
-        paths = self._paths(request_id)
+        paths = self._paths(submission.request_id)
         if not paths["mp4"].exists():
-            raise ProviderError(f"no finished animatic {request_id!r}", code="not_found")
-        seed = None
+            raise ProviderError(f"no finished animatic {submission.request_id!r}", code="not_found")
+        request: dict = {}
         # The sidecar is informational; a clip without it is still a finished clip.
         with contextlib.suppress(OSError, ValueError):
-            seed = json.loads(paths["json"].read_text(encoding="utf-8")).get("seed")
+            request = json.loads(paths["json"].read_text(encoding="utf-8"))
         return ResultReport(
             url=paths["mp4"].resolve().as_uri(),
             content_type="video/mp4",
-            seed=seed,
+            seed=request.get("seed"),
+            cost_usd=Decimal(0),
+            usage={"duration_s": request.get("duration_s")},
             raw={"path": str(paths["mp4"]), "bytes": paths["mp4"].stat().st_size},
         )
 
-    def cancel(self, request_id: str) -> None:
-        """Delete the request's files; nothing to do when they are already gone."""
-        for path in self._paths(request_id).values():
-            path.unlink(missing_ok=True)
+    def cancel(self, submission: Submission) -> CancelOutcome:
+        """Delete the request's files: a local render costs nothing, so there is no result to
+        keep. NOT_FOUND when nothing was there."""
+        removed = False
+        for path in self._paths(submission.request_id).values():
+            if path.exists():
+                path.unlink(missing_ok=True)
+                removed = True
+        return CancelOutcome.CANCELED if removed else CancelOutcome.NOT_FOUND
+
+    def download(
+        self, result: ResultReport, target: Path, *, max_bytes: int, deadline_s: float
+    ) -> int:
+        """Copy the rendered file; only file:// URLs inside the animatic's own folder."""
+        from generation.providers.download import copy_local
+
+        return copy_local(result.url, target, root=self._directory(), max_bytes=max_bytes)
 
     def _directory(self) -> Path:
         return Path(settings.GREENLIGHT_PROVIDER_WORK_DIR) / "animatic"
 
     def _paths(self, request_id: str) -> dict[str, Path]:
-        # Ids are only ever our own uuid4 hex; anything else could walk out of the directory.
+        # Ids are only ever our own hex digests; anything else could walk out of the directory.
         if not isinstance(request_id, str) or not _REQUEST_ID.fullmatch(request_id):
             raise ProviderError(f"malformed animatic request id {request_id!r}", code="not_found")
         directory = self._directory()
@@ -459,31 +517,46 @@ def _speak(*, text: str, voice: str, out: Path, scratch: Path) -> None:
         raise ProviderError(f"espeak-ng wrote no audio for voice {voice!r}", code="tts_failed")
 
 
+def render_timeout(duration_s: int) -> float:
+    """Seconds a render may take: well inside the submit task's soft time limit."""
+    return min(60.0 + duration_s * 8.0, 180.0)
+
+
+def _die_with_parent() -> None:
+    # A worker killed with SIGKILL cannot clean up after itself; the kernel then kills its
+    # ffmpeg and espeak-ng children instead of leaving them running without an owner.
+    with contextlib.suppress(OSError, AttributeError):
+        import ctypes
+        import signal
+
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+
+
 def _run(args: list[str], *, tool: str, timeout: float) -> None:
     if shutil.which(args[0]) is None:
         raise ProviderError(
-            f"{tool} is not installed (looked for {args[0]!r} on PATH)",
-            code="missing_binary",
-            retryable=False,
+            f"{tool} is not installed (looked for {args[0]!r} on PATH)", code="missing_binary"
         )
     try:
-        completed = subprocess.run(args, capture_output=True, timeout=timeout, check=False)
+        # run() kills the child on any exception, a Celery soft time limit included.
+        completed = subprocess.run(
+            args,
+            capture_output=True,
+            timeout=timeout,
+            check=False,
+            preexec_fn=_die_with_parent,  # noqa: PLW1509 - no threads start in between
+        )
     except FileNotFoundError as exc:
-        raise ProviderError(
-            f"{tool} is not installed: {exc}", code="missing_binary", retryable=False
-        ) from exc
+        raise ProviderError(f"{tool} is not installed: {exc}", code="missing_binary") from exc
     except subprocess.TimeoutExpired as exc:
-        raise ProviderError(
-            f"{tool} took longer than {timeout:.0f} s", code="timeout", retryable=True
-        ) from exc
+        raise TransientError(f"{tool} took longer than {timeout:.0f} s", code="timeout") from exc
     if completed.returncode != 0:
         tail = completed.stderr.decode("utf-8", "replace").strip()[-_STDERR_TAIL:]
-        raise ProviderError(
-            f"{tool} exited with status {completed.returncode}: {tail}",
-            code="render_failed",
-            # Killed by a signal (OOM, shutdown) may succeed later; a refusal will not.
-            retryable=completed.returncode < 0,
-        )
+        message = f"{tool} exited with status {completed.returncode}: {tail}"
+        # Killed by a signal (OOM, shutdown) may succeed later; a refusal will not.
+        if completed.returncode < 0:
+            raise TransientError(message, code="render_killed")
+        raise ProviderError(message, code="render_failed")
 
 
 def _wav_seconds(path: Path) -> float | None:
@@ -523,7 +596,6 @@ def _font_for(language: str) -> str:
     raise ProviderError(
         f"no font found (fc-match {pattern!r} and {FALLBACK_FONT} both failed)",
         code="missing_font",
-        retryable=False,
     )
 
 

@@ -28,10 +28,12 @@ from generation.providers.animatic import (
     render_animatic,
 )
 from generation.providers.base import (
+    CancelOutcome,
     GenerationRequest,
     ProviderError,
     RemoteState,
     RequestRejected,
+    Submission,
 )
 
 TRICKY_TEXT = "Save 50%: it's \"fresh\" — C:\\beans\\ [new], café; über %{pts} 'ok'"
@@ -279,7 +281,7 @@ def test_bad_input_is_rejected_by_name(tmp_path, overrides, named):
 def test_unknown_language_lists_the_supported_ones(settings, tmp_path):
     settings.GREENLIGHT_PROVIDER_WORK_DIR = tmp_path
     with pytest.raises(RequestRejected, match="supported: en, .*pt-BR.*ja"):
-        AnimaticProvider().submit(_request(language="xx"))
+        AnimaticProvider().submit(_request(language="xx"), idempotency_key="k")
     assert not (tmp_path / "animatic").exists() or not any((tmp_path / "animatic").iterdir())
 
 
@@ -295,12 +297,14 @@ def test_submit_status_result_cancel(settings, tmp_path):
     request = _request(model="animatic-v1", seed=42)
     assert provider.estimate_cost(request) == 0
 
-    request_id = provider.submit(request)
+    submission = provider.submit(request, idempotency_key="job-1")
+    request_id = submission.request_id
 
     assert re.fullmatch(r"[0-9a-f]{32}", request_id)
-    status = provider.status(request_id)
+    status = provider.status(submission)
     assert status.state == RemoteState.COMPLETED
-    result = provider.result(request_id)
+    result = provider.result(submission)
+    assert result.cost_usd == 0
     assert result.content_type == "video/mp4"
     assert result.seed == 42
     assert urlparse(result.url).scheme == "file"
@@ -315,13 +319,18 @@ def test_submit_status_result_cancel(settings, tmp_path):
         f"{request_id}.mp4",
     ]
 
-    provider.cancel(request_id)
+    # The same key again finds the finished render instead of rendering twice.
+    assert provider.submit(request, idempotency_key="job-1") == submission
+    assert provider.lookup(idempotency_key="job-1") == submission
+    assert provider.lookup(idempotency_key="job-2") is None
+
+    assert provider.cancel(submission) == CancelOutcome.CANCELED
 
     assert list((tmp_path / "animatic").iterdir()) == []
     with pytest.raises(ProviderError) as caught:
-        provider.status(request_id)
+        provider.status(submission)
     assert caught.value.code == "not_found"
-    provider.cancel(request_id)  # already gone: no error
+    assert provider.cancel(submission) == CancelOutcome.NOT_FOUND  # already gone
 
 
 @pytest.mark.parametrize(
@@ -332,7 +341,7 @@ def test_malformed_ids_are_refused_everywhere(settings, tmp_path, request_id):
     provider = AnimaticProvider()
     for call in (provider.status, provider.result, provider.cancel):
         with pytest.raises(ProviderError):
-            call(request_id)
+            call(Submission(request_id=request_id))
 
 
 def test_unknown_ids_are_not_found(settings, tmp_path):
@@ -340,9 +349,9 @@ def test_unknown_ids_are_not_found(settings, tmp_path):
     provider = AnimaticProvider()
     for call in (provider.status, provider.result):
         with pytest.raises(ProviderError) as caught:
-            call("0" * 32)
+            call(Submission(request_id="0" * 32))
         assert caught.value.code == "not_found"
-    provider.cancel("0" * 32)
+    assert provider.cancel(Submission(request_id="0" * 32)) == CancelOutcome.NOT_FOUND
 
 
 def test_missing_binary_fails_the_submit_and_the_status(settings, tmp_path, monkeypatch):
@@ -351,12 +360,12 @@ def test_missing_binary_fails_the_submit_and_the_status(settings, tmp_path, monk
     provider = AnimaticProvider()
 
     with pytest.raises(ProviderError) as caught:
-        provider.submit(_request())
+        provider.submit(_request(), idempotency_key="k")
 
     assert caught.value.code == "missing_binary"
     assert caught.value.retryable is False
     (error_file,) = (tmp_path / "animatic").glob("*.error")
-    status = provider.status(error_file.stem)
+    status = provider.status(Submission(request_id=error_file.stem))
     assert status.state == RemoteState.FAILED
     assert "not installed" in status.error
 

@@ -1,28 +1,21 @@
 from __future__ import annotations
 
-import threading
 from dataclasses import replace
 from datetime import timedelta
 from decimal import Decimal
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from pathlib import Path
 
 import pytest
 from django.core.files.storage import default_storage
 from django.utils import timezone
 
 from assets.models import Clip
-from generation import providers, services
+from generation import services
 from generation.matrix import MatrixError, TemplateError
 from generation.models import AuditEvent, Brief, GenerationJob, Membership, Variant
-from generation.providers.animatic import AnimaticProvider
 from generation.providers.base import (
-    MalformedResponse,
-    Provider,
     ProviderError,
     RemoteState,
     RequestRejected,
-    ResultReport,
     StatusReport,
     TransientError,
 )
@@ -34,6 +27,8 @@ from tests.factories import (
     UserFactory,
     VariantFactory,
 )
+from tests.generation.conftest import VIDEO
+from tests.providers import ScriptedProvider, install
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("fast_password_hasher")]
 
@@ -45,41 +40,13 @@ CANCEL = "generation.tasks.cancel_remote"
 INGEST = "assets.tasks.ingest_clip"
 
 
-class FakeProvider(Provider):
-    """A scriptable provider; the `fake_provider` fixture hands out a fresh subclass."""
-
-    name = "fake"
-    label = "Fake"
-    models = ("fake-1",)
-    price_per_second = {"fake-1": 0.5}
-
-    submit_calls: list
-    submit_error: Exception | None = None
-    status_report: StatusReport = StatusReport(state=RemoteState.RUNNING, progress=0.5)
-    result_url: str = ""
-
-    def submit(self, request):
-        type(self).submit_calls.append(request)
-        if self.submit_error is not None:
-            raise self.submit_error
-        return f"fake-{len(self.submit_calls)}"
-
-    def status(self, request_id):
-        return self.status_report
-
-    def result(self, request_id):
-        return ResultReport(url=self.result_url)
-
-    def cancel(self, request_id):
-        pass
+FakeProvider = ScriptedProvider
 
 
 @pytest.fixture
-def fake_provider(monkeypatch) -> type[FakeProvider]:
-    provider = type("Fake", (FakeProvider,), {"submit_calls": []})
-    monkeypatch.setattr(
-        providers, "_registry", lambda: {"animatic": AnimaticProvider, "fake": provider}
-    )
+def fake_provider(monkeypatch) -> type[ScriptedProvider]:
+    provider = type("Fake", (ScriptedProvider,), {"submit_calls": [], "cancel_calls": []})
+    install(monkeypatch, provider)
     return provider
 
 
@@ -578,83 +545,12 @@ def test_job_poll_unknown_request_fails_the_job() -> None:
     assert (job.status, job.error_code) == (Status.FAILED, "not_found")
 
 
-# --- _fetch over real HTTP -------------------------------------------------------------------
-
-VIDEO = b"\x00\x00\x00\x18ftypmp42" + bytes(range(256)) * 40
+# --- downloads through the provider layer --------------------------------------------------
 
 
-class _Handler(BaseHTTPRequestHandler):
-    def do_GET(self) -> None:
-        routes = {"/video.mp4": 200, "/expired.mp4": 404, "/gone.mp4": 410, "/boom.mp4": 500}
-        status = routes.get(self.path, 404)
-        body = VIDEO if status == 200 else b"nope"
-        self.send_response(status)
-        self.send_header("Content-Type", "video/mp4")
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
-    def log_message(self, *args) -> None:
-        pass
-
-
-@pytest.fixture(scope="module")
-def http_base():
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_address[1]}"
-    server.shutdown()
-    server.server_close()
-
-
-def test_fetch_200(http_base, tmp_path: Path) -> None:
-    target = tmp_path / "out.mp4"
-    services._fetch(f"{http_base}/video.mp4", target, max_bytes=len(VIDEO))
-    assert target.read_bytes() == VIDEO
-
-
-@pytest.mark.parametrize("path", ["/expired.mp4", "/gone.mp4"])
-def test_fetch_expired(http_base, tmp_path: Path, path: str) -> None:
-    with pytest.raises(ProviderError) as excinfo:
-        services._fetch(f"{http_base}{path}", tmp_path / "out.mp4", max_bytes=10**6)
-    assert not isinstance(excinfo.value, TransientError)
-    assert excinfo.value.code == "result_expired"
-
-
-def test_fetch_500_is_transient(http_base, tmp_path: Path) -> None:
-    with pytest.raises(TransientError) as excinfo:
-        services._fetch(f"{http_base}/boom.mp4", tmp_path / "out.mp4", max_bytes=10**6)
-    assert "500" in str(excinfo.value)
-
-
-def test_fetch_too_large(http_base, tmp_path: Path) -> None:
-    with pytest.raises(ProviderError) as excinfo:
-        services._fetch(f"{http_base}/video.mp4", tmp_path / "out.mp4", max_bytes=1000)
-    assert excinfo.value.code == "too_large"
-
-
-def test_fetch_connection_refused_is_transient(tmp_path: Path) -> None:
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
-    port = server.server_address[1]
-    server.server_close()
-    with pytest.raises(TransientError):
-        services._fetch(f"http://127.0.0.1:{port}/video.mp4", tmp_path / "out", max_bytes=10)
-
-
-def test_fetch_file_urls(tmp_path: Path) -> None:
-    source = tmp_path / "source.mp4"
-    source.write_bytes(VIDEO)
-    services._fetch(source.as_uri(), tmp_path / "copy.mp4", max_bytes=len(VIDEO))
-    assert (tmp_path / "copy.mp4").read_bytes() == VIDEO
-
-    with pytest.raises(ProviderError) as excinfo:
-        services._fetch(source.as_uri(), tmp_path / "copy2.mp4", max_bytes=10)
-    assert excinfo.value.code == "too_large"
-    with pytest.raises(MalformedResponse):
-        services._fetch((tmp_path / "missing.mp4").as_uri(), tmp_path / "x", max_bytes=10)
-    with pytest.raises(MalformedResponse):
-        services._fetch("ftp://example.test/v.mp4", tmp_path / "x", max_bytes=10)
+@pytest.fixture(autouse=True)
+def _loopback_is_a_test_host(settings) -> None:
+    settings.GREENLIGHT_DOWNLOAD_TEST_HOSTS = ["127.0.0.1"]
 
 
 def _downloading() -> GenerationJob:
@@ -714,10 +610,8 @@ def test_job_download_too_large_fails_the_job(fake_provider, http_base, settings
     assert not default_storage.exists(f"jobs/{job.pk}")
 
 
-def test_job_download_empty_file_fails_the_job(fake_provider, tmp_path: Path) -> None:
-    empty = tmp_path / "empty.mp4"
-    empty.write_bytes(b"")
-    fake_provider.result_url = empty.as_uri()
+def test_job_download_empty_file_fails_the_job(fake_provider, http_base) -> None:
+    fake_provider.result_url = f"{http_base}/empty.mp4"
     job = _downloading()
 
     assert services.job_download(job_id=job.pk) is None

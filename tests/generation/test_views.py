@@ -7,9 +7,7 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
-from generation import providers
 from generation.models import Brief, GenerationJob, Membership
-from generation.providers.animatic import AnimaticProvider
 from generation.providers.base import Provider
 from tests.factories import (
     BriefFactory,
@@ -22,6 +20,7 @@ from tests.factories import (
     VariantFactory,
     brief_form_data,
 )
+from tests.providers import install, register_spec
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("fast_password_hasher")]
 
@@ -176,12 +175,9 @@ def test_brief_create_post_over_budget_shows_the_service_error(
     class Paid(Provider):
         name = "paid"
         label = "Paid"
-        models = ("paid-1",)
-        price_per_second = {"paid-1": 1.0}
 
-    monkeypatch.setattr(
-        providers, "_registry", lambda: {"animatic": AnimaticProvider, "paid": Paid}
-    )
+    register_spec("paid", "paid-1", "1.0")
+    install(monkeypatch, Paid)
     campaign = CampaignFactory(name="Tight", budget_usd=Decimal("5"))
     client.force_login(_member(campaign))
 

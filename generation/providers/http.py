@@ -1,0 +1,168 @@
+"""The base for hosted providers: one httpx client, base URLs from settings, one error map.
+
+`error_from_response` is the only place an HTTP answer becomes a `ProviderError`; adapters
+call `HTTPProvider.call`, which also turns transport failures into the taxonomy (a POST that
+timed out after it was sent is AMBIGUOUS: the provider may have taken it).
+"""
+
+from __future__ import annotations
+
+import email.utils
+import json
+from datetime import UTC, datetime
+from typing import Any, ClassVar
+
+import httpx
+from django.conf import settings
+
+from generation.providers.base import (
+    AmbiguousSubmit,
+    MalformedResponse,
+    Provider,
+    ProviderError,
+    RateLimited,
+    RequestRejected,
+    TransientError,
+)
+
+# Every provider call must end well inside the shortest task soft time limit that makes one
+# (poll: GREENLIGHT_TASK_LIMITS["poll"]), so a slow provider is a retry, not a killed task.
+DEFAULT_TIMEOUT = httpx.Timeout(20.0, connect=5.0)
+
+
+def retry_after_seconds(value: str | None, *, now: datetime | None = None) -> float | None:
+    """Parse Retry-After (delta seconds or an HTTP date), capped by settings; None if absent."""
+    if not value:
+        return None
+    value = value.strip()
+    cap = float(settings.GREENLIGHT_RETRY_AFTER_CAP)
+    if value.isdigit():
+        return min(float(value), cap)
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=UTC)
+    seconds = (when - (now or datetime.now(UTC))).total_seconds()
+    return min(max(seconds, 0.0), cap)
+
+
+def _detail(response: httpx.Response) -> str:
+    try:
+        body = response.json()
+    except ValueError:
+        return response.text[:300].strip()
+    if isinstance(body, dict):
+        for key in ("detail", "message", "error", "msg"):
+            if body.get(key):
+                value = body[key]
+                return value if isinstance(value, str) else json.dumps(value)[:500]
+    return json.dumps(body)[:300]
+
+
+def error_from_response(response: httpx.Response, *, code: str = "") -> ProviderError:
+    """Map a non-2xx answer to the taxonomy: the one place status codes are read."""
+    status = response.status_code
+    reason = f"{response.request.method} {response.request.url.path} answered {status}: "
+    reason += _detail(response) or response.reason_phrase
+    if status == 429:
+        return RateLimited(
+            reason,
+            code=code or "rate_limited",
+            retry_after=retry_after_seconds(response.headers.get("retry-after")),
+            status_code=status,
+        )
+    if status in (408, 409, 425) or status >= 500:
+        return TransientError(
+            reason,
+            code=code or "server_error",
+            retry_after=retry_after_seconds(response.headers.get("retry-after")),
+            status_code=status,
+        )
+    if status in (401, 403):
+        return RequestRejected(reason, code=code or "unauthorized", status_code=status)
+    if status == 402:
+        return RequestRejected(reason, code=code or "quota", status_code=status)
+    return RequestRejected(reason, code=code or "invalid_request", status_code=status)
+
+
+class HTTPProvider(Provider):
+    """A provider reached over HTTP; subclasses name their settings and build requests."""
+
+    # Key into settings.GREENLIGHT_PROVIDER_URLS for this provider's base URL.
+    base_url_setting: ClassVar[str] = ""
+    # Environment-backed setting holding the credential, e.g. "FAL_KEY".
+    credential_setting: ClassVar[str] = ""
+
+    def __init__(self, *, client: httpx.Client | None = None) -> None:
+        self._client = client
+
+    @property
+    def base_url(self) -> str:
+        return settings.GREENLIGHT_PROVIDER_URLS[self.base_url_setting or self.name].rstrip("/")
+
+    @property
+    def credential(self) -> str:
+        return getattr(settings, self.credential_setting, "") or ""
+
+    def is_configured(self) -> bool:
+        return bool(self.credential)
+
+    @property
+    def client(self) -> httpx.Client:
+        if self._client is None:
+            self._client = httpx.Client(timeout=DEFAULT_TIMEOUT, follow_redirects=False)
+        return self._client
+
+    def auth_headers(self) -> dict[str, str]:
+        return {}
+
+    def call(
+        self,
+        method: str,
+        url: str,
+        *,
+        idempotent: bool = True,
+        ok: tuple[int, ...] = (),
+        code: str = "",
+        **kwargs: Any,
+    ) -> httpx.Response:
+        """Send one request; return the response when it is 2xx (or in `ok`), else raise.
+
+        Raises TransientError for connection failures and timeouts before anything was
+        sent, AmbiguousSubmit for a non-idempotent request that may have arrived, and what
+        `error_from_response` maps for an error status.
+        """
+        if not self.is_configured():
+            raise RequestRejected(f"{self.label} is not configured", code="not_configured")
+        if not url.startswith(("http://", "https://")):
+            url = f"{self.base_url}/{url.lstrip('/')}"
+        headers = {**self.auth_headers(), **kwargs.pop("headers", {})}
+        try:
+            response = self.client.request(method, url, headers=headers, **kwargs)
+        except (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout) as exc:
+            raise TransientError(f"{self.label}: cannot connect: {exc}", code="connect") from exc
+        except httpx.HTTPError as exc:
+            if idempotent:
+                raise TransientError(f"{self.label}: {exc!r}", code="transport") from exc
+            raise AmbiguousSubmit(
+                f"{self.label}: the request was sent but no answer came back ({exc!r})",
+                code="ambiguous",
+            ) from exc
+        if response.is_success or response.status_code in ok:
+            return response
+        raise error_from_response(response, code=code)
+
+    @staticmethod
+    def json_of(response: httpx.Response) -> dict[str, Any]:
+        """The response body as a JSON object, or MalformedResponse."""
+        try:
+            body = response.json()
+        except ValueError as exc:
+            raise MalformedResponse(
+                f"{response.request.url.path} answered non-JSON: {response.text[:200]!r}"
+            ) from exc
+        if not isinstance(body, dict):
+            raise MalformedResponse(f"{response.request.url.path} answered {type(body).__name__}")
+        return body
