@@ -288,6 +288,7 @@ def work_reconcile(
     for object_id in [] if workers_busy else unleased.values_list("pk", flat=True):
         token = lease_kick(kind=kind, object_id=object_id)
         if token is not None:
+            _row(kind, object_id).update(redrives=F("redrives") + 1)
             send(object_id, token)
             counts["redriven"] += 1
     overdue = {

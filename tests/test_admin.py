@@ -10,7 +10,7 @@ from django.urls import reverse
 
 from assets.models import ArchiveRecord
 from generation.audit import audit_record
-from generation.models import GenerationJob, Membership
+from generation.models import GenerationJob, Lease, Membership, WebhookDelivery
 from review.models import Decision
 from tests.factories import JobFactory, MembershipFactory, ReviewFactory, UserFactory
 
@@ -43,6 +43,8 @@ def one_of_everything(superuser) -> None:
     )
     audit_record(action="job.failed", obj=clip.job, from_state="running", to_state="failed")
     Group.objects.create(name="Ops")
+    Lease.objects.create(kind=Lease.Kind.JOB, object_id=clip.job.pk, done=True)
+    WebhookDelivery.objects.create(provider="fal", delivery_id="d1", request_id="r1")
 
 
 def _url(model, view: str, *args) -> str:
@@ -107,7 +109,7 @@ def test_job_admin_cancel_action(client, superuser, no_enqueue) -> None:
     assert queued.status == GenerationJob.Status.CANCELED
     assert done.status == GenerationJob.Status.SUCCEEDED
     messages = [str(m) for m in response.context["messages"]]
-    assert "Canceled 1 job(s)." in messages
+    assert "Canceled 1 job(s); any with a request at the provider end once it confirms." in messages
     assert f"GenerationJob {done.pk} cannot move from 'succeeded' to 'canceled'" in messages
 
 

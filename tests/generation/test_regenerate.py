@@ -50,7 +50,7 @@ def test_creator_sees_the_button_and_queues_the_next_version(
     assert job.status == GenerationJob.Status.QUEUED
     assert job.notes == "Logo cropped"
     assert job.requested_by == creator
-    assert ("generation.tasks.submit_job", (job.pk,)) in no_enqueue
+    assert ("generation.tasks.drive_job", (job.pk, "")) in no_enqueue
     assert [str(m) for m in get_messages(response.wsgi_request)] == [
         f"Version 2 of #{variant.position} is queued."
     ]

@@ -148,7 +148,7 @@ def test_brief_create_post_valid_redirects_and_queues_jobs(
     assert (brief.campaign, brief.created_by, brief.title) == (campaign, user, "Launch teaser")
     jobs = GenerationJob.objects.filter(variant__brief=brief).order_by("pk")
     assert [j.status for j in jobs] == ["queued", "queued"]
-    assert no_enqueue == [("generation.tasks.submit_job", (j.pk,)) for j in jobs]
+    assert no_enqueue == [("generation.tasks.drive_job", (j.pk, "")) for j in jobs]
 
 
 def test_brief_create_post_invalid_shows_errors(client, no_enqueue) -> None:
