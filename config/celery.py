@@ -19,6 +19,6 @@ app.autodiscover_tasks()
 def _scratch_in_var(**_kwargs) -> None:
     # Temporary files of a killed task stay behind; keeping them all in one folder lets the
     # reconciler sweep them (generation/scratch.py) without touching anything else in /tmp.
-    from generation.scratch import scratch_root
+    from generation.scratch import process_scratch
 
-    tempfile.tempdir = str(scratch_root())
+    tempfile.tempdir = str(process_scratch())

@@ -1,14 +1,17 @@
 """Scratch space for workers, and the sweep that removes what dead workers left behind.
 
-Worker processes put every temporary file and folder under GREENLIGHT_SCRATCH_DIR (config/
-celery.py points `tempfile` there at process start). A task that is killed (SIGKILL, OOM,
-the hard time limit) cannot clean up, so the reconciler removes any entry older than the
-longest hard time limit: nothing that old can belong to a task still running. Partial
-renders (`.*.part`) in the provider work folder are swept by the same rule.
+Each worker process puts its temporary files and folders under its own folder,
+GREENLIGHT_SCRATCH_DIR/pid-<pid> (config/celery.py points `tempfile` there at process
+start). A task that is killed (SIGKILL, OOM, the hard time limit) cannot clean up, so the
+reconciler removes the folder of every process that is no longer alive, and any other entry
+older than the longest hard time limit (nothing that old can belong to a running task).
+Partial renders (`.*.part`) in the provider work folder are swept by the age rule; a new
+render of the same request removes them at once.
 """
 
 from __future__ import annotations
 
+import os
 import shutil
 import time
 from pathlib import Path
@@ -20,6 +23,23 @@ def scratch_root() -> Path:
     root = Path(settings.GREENLIGHT_SCRATCH_DIR)
     root.mkdir(parents=True, exist_ok=True)
     return root
+
+
+def process_scratch() -> Path:
+    """This process's own scratch folder."""
+    folder = scratch_root() / f"pid-{os.getpid()}"
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 def _max_age() -> float:
@@ -37,7 +57,11 @@ def scratch_sweep(*, now: float | None = None) -> int:
         candidates += list(provider_dir.glob("*/.*.part"))
     for entry in candidates:
         try:
-            if entry.lstat().st_mtime >= cutoff:
+            owner = entry.name.removeprefix("pid-")
+            dead_owner = (
+                entry.name.startswith("pid-") and owner.isdigit() and not _alive(int(owner))
+            )
+            if not dead_owner and entry.lstat().st_mtime >= cutoff:
                 continue
             if entry.is_dir() and not entry.is_symlink():
                 shutil.rmtree(entry, ignore_errors=True)

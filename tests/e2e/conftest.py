@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
@@ -34,6 +35,18 @@ class Worker:
     def __init__(self, process: subprocess.Popen, log: Path) -> None:
         self.process = process
         self.log = log
+        self.killed = False
+
+    def kill(self) -> None:
+        """SIGKILL the worker's main process and its pool processes, as the OOM killer or a
+        lost container would. Their own children (ffmpeg, espeak-ng) are not signalled: the
+        project must make them die with their parent."""
+        self.killed = True
+        pool = children_of(self.process.pid)
+        for pid in [self.process.pid, *pool]:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+        self.process.wait(timeout=10)
 
     def output(self) -> str:
         return self.log.read_text(errors="replace")
@@ -51,46 +64,95 @@ class Worker:
         pytest.fail(f"timed out after {timeout}s waiting for {what}:\n{self.output()[-4000:]}")
 
 
+def children_of(pid: int) -> list[int]:
+    """Process ids whose parent is `pid`, read from /proc."""
+    found = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[1]) == pid:
+            found.append(int(stat.parent.name))
+    return found
+
+
+def processes_mentioning(text: str) -> list[int]:
+    """Process ids whose command line contains `text` (e.g. this test's media folder)."""
+    found = []
+    for cmdline in Path("/proc").glob("[0-9]*/cmdline"):
+        try:
+            if text in cmdline.read_bytes().decode(errors="replace"):
+                found.append(int(cmdline.parent.name))
+        except OSError:
+            continue
+    return found
+
+
 @pytest.fixture
-def celery_worker(transactional_db, settings, tmp_path) -> Worker:
-    """Start `celery -A config worker` with the test's database, broker and storage."""
+def worker_factory(transactional_db, settings, tmp_path) -> Callable[..., Worker]:
+    """Start `celery -A config worker` processes with the test's database, broker and storage.
+
+    Each call starts one more (extra environment variables override the defaults); all are
+    stopped at the end of the test, and none may have logged a traceback.
+    """
     settings.GREENLIGHT_POLL_INTERVAL = 0.5
     celery_app.control.purge()
-    env = {
-        **os.environ,
-        "DATABASE_URL": _database_url(),
-        "CELERY_BROKER_URL": settings.CELERY_BROKER_URL,
-        "MEDIA_ROOT": str(settings.STORAGES["default"]["OPTIONS"]["location"]),
-        "ARCHIVE_ROOT": str(settings.STORAGES["archive"]["OPTIONS"]["location"]),
-        "GREENLIGHT_PROVIDER_WORK_DIR": str(settings.GREENLIGHT_PROVIDER_WORK_DIR),
-        "GREENLIGHT_POLL_INTERVAL": "0.5",
-        "STORAGE_BACKEND": "local",
-        "PYTHONUNBUFFERED": "1",
-    }
-    log = tmp_path / "worker.log"
-    with log.open("wb") as out:
-        process = subprocess.Popen(
-            [
-                sys.executable, "-m", "celery", "-A", "config", "worker",
-                "--loglevel=INFO", "--concurrency=2", "--without-gossip",
-                "--without-mingle", "--without-heartbeat",
-            ],
-            cwd=ROOT,
-            env=env,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )  # fmt: skip
-    worker = Worker(process, log)
-    worker.wait_for("the worker to start", lambda: "ready." in worker.output(), timeout=60)
-    yield worker
-    os.killpg(process.pid, signal.SIGTERM)
-    try:
-        process.wait(timeout=20)
-    except subprocess.TimeoutExpired:
-        os.killpg(process.pid, signal.SIGKILL)
-        process.wait(timeout=10)
-    # Let nothing the worker left behind reach the next test.
+    started: list[Worker] = []
+
+    def start(**extra_env: str) -> Worker:
+        env = {
+            **os.environ,
+            "DATABASE_URL": _database_url(),
+            "CELERY_BROKER_URL": settings.CELERY_BROKER_URL,
+            "MEDIA_ROOT": str(settings.STORAGES["default"]["OPTIONS"]["location"]),
+            "ARCHIVE_ROOT": str(settings.STORAGES["archive"]["OPTIONS"]["location"]),
+            "GREENLIGHT_PROVIDER_WORK_DIR": str(settings.GREENLIGHT_PROVIDER_WORK_DIR),
+            "GREENLIGHT_SCRATCH_DIR": str(settings.GREENLIGHT_SCRATCH_DIR),
+            "GREENLIGHT_POLL_INTERVAL": "0.5",
+            "STORAGE_BACKEND": "local",
+            "PYTHONUNBUFFERED": "1",
+            **extra_env,
+        }
+        log = tmp_path / f"worker-{len(started) + 1}.log"
+        with log.open("wb") as out:
+            process = subprocess.Popen(
+                [
+                    sys.executable, "-m", "celery", "-A", "config", "worker",
+                    "--loglevel=INFO", "--concurrency=2", "--without-gossip",
+                    "--without-mingle", "--without-heartbeat",
+                ],
+                cwd=ROOT,
+                env=env,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )  # fmt: skip
+        worker = Worker(process, log)
+        started.append(worker)
+        worker.wait_for("the worker to start", lambda: "ready." in worker.output(), timeout=60)
+        return worker
+
+    yield start
+    for worker in started:
+        if worker.process.poll() is not None:
+            continue
+        os.killpg(worker.process.pid, signal.SIGTERM)
+        try:
+            worker.process.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            os.killpg(worker.process.pid, signal.SIGKILL)
+            worker.process.wait(timeout=10)
+    # Let nothing the workers left behind reach the next test.
     celery_app.control.purge()
-    for line in worker.output().splitlines():
-        assert "Traceback" not in line, worker.output()[-4000:]
+    for worker in started:
+        if worker.killed:
+            continue
+        for line in worker.output().splitlines():
+            assert "Traceback" not in line, worker.output()[-4000:]
+
+
+@pytest.fixture
+def celery_worker(worker_factory) -> Worker:
+    """One real worker, started for the test."""
+    return worker_factory()

@@ -8,6 +8,7 @@ from dataclasses import replace
 from decimal import Decimal
 
 import pytest
+from django.db import connection
 
 from generation import services
 from generation.models import Brief, GenerationJob, Membership
@@ -54,6 +55,8 @@ def test_f5_two_briefs_at_once_cannot_both_spend_one_budget(monkeypatch) -> None
             outcomes.append("created")
         except services.BudgetExceeded:
             outcomes.append("refused")
+        finally:
+            connection.close()
 
     threads = [threading.Thread(target=create, args=(u,), daemon=True) for u in users]
     for thread in threads:

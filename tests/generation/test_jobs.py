@@ -15,6 +15,7 @@ from decimal import Decimal
 import pytest
 from celery.exceptions import SoftTimeLimitExceeded
 from django.core.files.storage import default_storage
+from django.db import connection
 from django.utils import timezone
 
 from assets.models import Clip
@@ -61,6 +62,20 @@ def _fake_job(**kwargs) -> GenerationJob:
 def _actions(job) -> list[str]:
     rows = AuditEvent.objects.filter(object_type="generation.generationjob", object_id=str(job.pk))
     return list(rows.order_by("pk").values_list("action", flat=True))
+
+
+def _in_thread(target, *args) -> threading.Thread:
+    """A daemon thread that closes its own database connection when done."""
+
+    def run() -> None:
+        try:
+            target(*args)
+        finally:
+            connection.close()
+
+    thread = threading.Thread(target=run, daemon=True)
+    thread.start()
+    return thread
 
 
 def _drives(sent) -> list[tuple]:
@@ -215,10 +230,7 @@ def test_f1_cancel_from_another_thread_during_submit(fake, no_enqueue) -> None:
         assert canceled.wait(10)
 
     fake.during_submit = staticmethod(submit_waits)
-    driver = threading.Thread(
-        target=lambda: jobs.job_drive(job_id=job.pk, token="", owner="t1"), daemon=True
-    )
-    driver.start()
+    driver = _in_thread(lambda: jobs.job_drive(job_id=job.pk, token="", owner="t1"))
     assert in_submit.wait(10)
     jobs.job_cancel(job_id=job.pk)
     canceled.set()
@@ -269,9 +281,7 @@ def test_f2_concurrent_duplicate_messages_submit_once(fake, no_enqueue) -> None:
         start.wait(10)
         jobs.job_drive(job_id=job.pk, token="", owner=owner)
 
-    threads = [threading.Thread(target=drive, args=(f"t{i}",), daemon=True) for i in range(4)]
-    for thread in threads:
-        thread.start()
+    threads = [_in_thread(drive, f"t{i}") for i in range(4)]
     for thread in threads:
         thread.join(20)
 
@@ -316,10 +326,7 @@ def test_f3_reconciler_does_not_double_a_long_running_download(
         return 11
 
     monkeypatch.setattr(fake, "download", slow_download)
-    driver = threading.Thread(
-        target=lambda: jobs.job_drive(job_id=job.pk, token="", owner="t1"), daemon=True
-    )
-    driver.start()
+    driver = _in_thread(lambda: jobs.job_drive(job_id=job.pk, token="", owner="t1"))
     assert in_download.wait(10)
     for _ in range(10):  # well past several lease lengths
         time.sleep(0.1)

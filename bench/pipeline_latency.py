@@ -1,0 +1,147 @@
+"""How long a brief takes to become reviewable clips, against the renders alone.
+
+Run from the project root: `.venv/bin/python bench/pipeline_latency.py [--variants 4 12]`.
+
+For each size it measures, in the same run and on the same machine:
+- pipeline: a real `celery -A config worker --concurrency=2` on the embedded default (SQLite,
+  filesystem broker, local media) from `brief_create` until every clip is ready for review
+  (submit, render, download, ingest);
+- renders: the same animatic renders alone, two at a time (the worker's two lanes), with no
+  Django, broker or ingest at all.
+
+and prints pipeline ÷ renders: the cost of everything that is not rendering (broker hops,
+polling, database, ingest). The engine issue's target is at most 1.3.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from concurrent.futures import ProcessPoolExecutor
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+HOOKS = [f"Hook {n}" for n in range(1, 7)]
+
+
+def _render(request_dict: dict, out: str) -> None:
+    from generation.providers.animatic import render_animatic
+    from generation.providers.base import GenerationRequest
+
+    render_animatic(request=GenerationRequest.from_dict(request_dict), out_path=Path(out))
+
+
+def renders_alone(requests: list[dict], scratch: Path) -> float:
+    """Makespan of rendering every request, two at a time."""
+    started = time.perf_counter()
+    with ProcessPoolExecutor(max_workers=2) as pool:
+        futures = [
+            pool.submit(_render, request, str(scratch / f"r{n}.mp4"))
+            for n, request in enumerate(requests)
+        ]
+        for future in futures:
+            future.result()
+    return time.perf_counter() - started
+
+
+def _start_worker(env: dict[str, str], log: Path) -> subprocess.Popen:
+    worker = subprocess.Popen(
+        [sys.executable, "-m", "celery", "-A", "config", "worker", "--loglevel=INFO",
+         "--concurrency=2", "--without-gossip", "--without-mingle", "--without-heartbeat"],
+        cwd=ROOT, env=env, stdout=log.open("w"), stderr=subprocess.STDOUT,
+    )  # fmt: skip
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        if "ready." in log.read_text(errors="replace"):
+            return worker
+        if worker.poll() is not None:
+            break
+        time.sleep(0.2)
+    worker.kill()
+    raise SystemExit(f"worker did not start:\n{log.read_text(errors='replace')[-3000:]}")
+
+
+def pipeline(count: int, *, hooks: list[str], durations: list[int]) -> tuple[float, list[dict]]:
+    """Seconds from brief_create to every clip ready, through a real worker."""
+    from assets.models import Clip
+    from generation import services
+    from generation.models import GenerationJob
+    from tests.factories import CampaignFactory, MembershipFactory
+
+    campaign = CampaignFactory()
+    creator = MembershipFactory(campaign=campaign, role="creator").user
+    data = services.BriefInput(
+        title="Latency",
+        prompt="{hook}: sunrise over a coffee farm, {aspect_ratio}",
+        script="Good morning from Greenlight.",
+        shots="Wake up\nBrew\nShare",
+        hooks=hooks,
+        aspect_ratios=["16:9", "9:16"][: max(1, count // len(hooks))],
+        durations=durations,
+        languages=["en"],
+        resolution="720p",
+        provider="animatic",
+    )
+    started = time.perf_counter()
+    brief = services.brief_create(campaign=campaign, user=creator, data=data)
+    total = brief.variants.count()
+    assert total == count, (total, count)
+    while True:
+        ready = Clip.objects.filter(variant__brief=brief, status=Clip.Status.READY).count()
+        failed = GenerationJob.objects.filter(variant__brief=brief, status="failed").count()
+        if failed:
+            raise SystemExit(f"{failed} job(s) failed")
+        if ready == total:
+            break
+        time.sleep(0.05)
+    elapsed = time.perf_counter() - started
+    requests = list(
+        GenerationJob.objects.filter(variant__brief=brief).values_list("request", flat=True)
+    )
+    return elapsed, requests
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--variants", type=int, nargs="+", default=[4, 12])
+    args = parser.parse_args()
+
+    var = Path(tempfile.mkdtemp(prefix="greenlight-bench-"))
+    env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "CELERY_BROKER_URL")}
+    env.update(GREENLIGHT_VAR_DIR=str(var), PYTHONUNBUFFERED="1")
+    os.environ.update(GREENLIGHT_VAR_DIR=str(var))
+    os.environ.pop("DATABASE_URL", None)
+    os.environ.pop("CELERY_BROKER_URL", None)
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
+    import django
+
+    django.setup()
+    from django.core.management import call_command
+
+    call_command("migrate", verbosity=0)
+    worker = _start_worker(env, var / "worker.log")
+    rows = []
+    try:
+        # Warm up: first imports, fonts and espeak-ng voices.
+        pipeline(1, hooks=["Warm up"], durations=[3])
+        for count in args.variants:
+            hooks = HOOKS[: count // 2] if count > 1 else HOOKS[:1]
+            seconds, requests = pipeline(count, hooks=hooks, durations=[3])
+            render = renders_alone(requests, var)
+            rows.append((count, seconds, render))
+    finally:
+        worker.terminate()
+        worker.wait(30)
+    print(f"{'variants':>8}  {'brief→ready s':>13}  {'renders s':>9}  {'ratio':>5}")
+    for count, seconds, render in rows:
+        print(f"{count:>8}  {seconds:>13.2f}  {render:>9.2f}  {seconds / render:>5.2f}")
+
+
+if __name__ == "__main__":
+    main()
