@@ -300,6 +300,13 @@ def job_drive(*, job_id: int, token: str, owner: str) -> float | None:
         wait = _retry_or_fail(
             job_id, TransientError("a step ran past its time limit", code="time_limit")
         )
+    except Exception as exc:
+        # Not a provider answer (a database hiccup, a bug): logged in full, then retried
+        # within the same budget, so it ends in a clear failure rather than a stalled job.
+        log.exception("job %s: step failed unexpectedly", job_id)
+        wait = _retry_or_fail(
+            job_id, TransientError(f"{type(exc).__name__}: {exc}", code="internal_error")
+        )
     except BaseException:
         lease_release(kind=JOB, object_id=job_id, owner=owner)
         raise

@@ -689,3 +689,17 @@ def test_ambiguous_submits_are_retried_only_through_a_lookup(fake, no_enqueue) -
         "ambiguous_submit",
         1,
     )
+
+
+def test_an_unexpected_error_in_a_step_is_a_bounded_retry(fake, no_enqueue, monkeypatch) -> None:
+    job = _fake_job(status=Status.RUNNING, provider_request_id="fake-1")
+
+    def broken(self, submission):
+        raise KeyError("status")
+
+    monkeypatch.setattr(fake, "status", broken)
+    wait = jobs.job_drive(job_id=job.pk, token="", owner="t1")
+
+    job.refresh_from_db()
+    assert wait is not None and (job.status, job.retries) == (Status.RUNNING, 1)
+    assert Lease.objects.get(object_id=job.pk).owner == ""
