@@ -79,6 +79,9 @@ def test_whole_file_is_sent_in_bounded_chunks(opened, monkeypatch) -> None:
     assert b"".join(chunks) == CONTENT
 
 
+# close() sends request_finished, whose handler looks at database connections an earlier test
+# in this thread may have opened; the mark lets it.
+@pytest.mark.django_db
 def test_file_is_closed_when_the_response_closes_unread(opened) -> None:
     response = _respond(opened)
 
