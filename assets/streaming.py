@@ -25,7 +25,14 @@ from django.utils.http import (
 CHUNK_SIZE = 64 * 1024
 CACHE_CONTROL = "private, max-age=3600"
 
-_RANGE_SPEC = re.compile(r"^(?P<start>\d*)-(?P<end>\d*)$")
+# RFC 9110 DIGIT is ASCII only; `\d` would also take Arabic-Indic or fullwidth digits, which
+# int() then happily converts.
+_RANGE_SPEC = re.compile(r"^(?P<start>[0-9]*)-(?P<end>[0-9]*)$", re.ASCII)
+# Past this many significant digits a position is beyond any file (10**18 bytes is an exabyte),
+# so it is compared as "huge" instead of converted: int() refuses strings of more than 4,300
+# digits, and converting long ones is quadratic anyway.
+_MAX_DIGITS = 18
+_HUGE = 10**_MAX_DIGITS
 
 
 class SeekableBinaryFile(Protocol):
@@ -144,7 +151,7 @@ def _parse_range(header: str, *, size: int) -> tuple[int, int] | None:
     """Return the inclusive (start, end) selected by a Range header, or None to serve it all.
 
     Raises _Malformed for a header that does not parse, _Unsatisfiable for one that selects no
-    byte of the file.
+    byte of the file. Numbers of any length are handled without int() on the whole string.
     """
     unit, sep, ranges = header.partition("=")
     if not sep or unit.strip().lower() != "bytes":
@@ -158,16 +165,35 @@ def _parse_range(header: str, *, size: int) -> tuple[int, int] | None:
     first, last = matches[0]["start"], matches[0]["end"]
     if first == "":
         # Suffix range: the final `last` bytes, or the whole file when it is shorter.
-        suffix = int(last)
+        suffix = _position(last)
         if suffix == 0 or size == 0:
             raise _Unsatisfiable
         return max(size - suffix, 0), size - 1
-    start = int(first)
-    if last and int(last) < start:
+    start = _position(first)
+    end = _position(last) if last else None
+    if end is not None and end < start and not (end == start == _HUGE):
+        raise _Malformed
+    if end is not None and end == start == _HUGE and _compare_digits(last, first) < 0:
         raise _Malformed
     if start >= size:
         raise _Unsatisfiable
-    return start, min(int(last), size - 1) if last else size - 1
+    return start, min(end, size - 1) if end is not None else size - 1
+
+
+def _position(digits: str) -> int:
+    """Convert ASCII digits to an int, capping anything past _MAX_DIGITS digits at _HUGE."""
+    significant = digits.lstrip("0")
+    if len(significant) > _MAX_DIGITS:
+        return _HUGE
+    return int(significant or "0")
+
+
+def _compare_digits(a: str, b: str) -> int:
+    """Compare two non-negative decimal strings by value without converting them."""
+    a, b = a.lstrip("0"), b.lstrip("0")
+    if len(a) != len(b):
+        return -1 if len(a) < len(b) else 1
+    return (a > b) - (a < b)
 
 
 def _if_range_matches(request: HttpRequest, *, etag: str, last_modified: datetime | None) -> bool:
