@@ -2,8 +2,9 @@
 
 Django's FileResponse always answers 200 with the whole body, and a <video> element that
 cannot get a 206 cannot seek. `ranged_file_response` serves one byte range of an already
-opened file, never reading more than one chunk into memory. Permission checks belong to the
-calling view; this module only shapes the response.
+opened file: through the server's sendfile path (wsgi.file_wrapper) where there is one, else
+one chunk at a time. `accel_redirect_response` hands the whole job to nginx instead.
+Permission checks belong to the calling view; this module only shapes the response.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ import re
 from collections.abc import Iterator
 from datetime import datetime
 from typing import Protocol
+from urllib.parse import quote
 
 from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
 from django.http.response import HttpResponseBase
@@ -106,9 +108,14 @@ def ranged_file_response(
         response = HttpResponse(status=status, content_type=content_type)
     else:
         file.seek(start)
-        response = StreamingHttpResponse(
-            _FileRangeIterator(file, length=length), status=status, content_type=content_type
-        )
+        body = _FileRange(file, length=length)
+        response = StreamingHttpResponse(body, status=status, content_type=content_type)
+        # Django hands `file_to_stream` to the server's wsgi.file_wrapper when there is one
+        # (as FileResponse does), and gunicorn then sends it with sendfile(2): from the file's
+        # current offset, Content-Length bytes, never through Python. Servers without
+        # sendfile read it, and reads stop at the range's end.
+        response.file_to_stream = body
+        response.block_size = CHUNK_SIZE
     response.headers["Content-Length"] = str(length)
     if status == 206:
         response.headers["Content-Range"] = f"bytes {start}-{end}/{size}"
@@ -119,26 +126,36 @@ def ranged_file_response(
     return response
 
 
-class _FileRangeIterator:
-    """Yield `length` bytes of `file` from its current position, then close it.
+class _FileRange:
+    """`length` bytes of `file` from its current position: a file and an iterator at once.
 
-    A class, not a generator: StreamingHttpResponse calls `close()` on its content when the
-    response is closed, and a generator that never started would skip its `finally` and leak
-    the file handle.
+    As a file (`read`, `fileno`) it is what wsgi.file_wrapper gets, so a server can sendfile
+    it and one that reads it cannot read past the range. As an iterator it is the streaming
+    body everywhere else. A class, not a generator: StreamingHttpResponse calls `close()` on
+    its content when the response is closed, and a generator that never started would skip
+    its `finally` and leak the file handle.
     """
 
     def __init__(self, file: SeekableBinaryFile, *, length: int) -> None:
         self.file = file
         self.remaining = length
 
+    def read(self, size: int = -1, /) -> bytes:
+        if self.remaining <= 0:
+            return b""
+        if size < 0 or size > self.remaining:
+            size = self.remaining
+        chunk = self.file.read(size)
+        # A file shorter than the caller said ends the body rather than spinning.
+        self.remaining = self.remaining - len(chunk) if chunk else 0
+        return chunk
+
+    def fileno(self) -> int:
+        return self.file.fileno()  # type: ignore[attr-defined]
+
     def __iter__(self) -> Iterator[bytes]:
         try:
-            while self.remaining > 0:
-                chunk = self.file.read(min(CHUNK_SIZE, self.remaining))
-                if not chunk:
-                    # The file is shorter than the caller said; end the body rather than spin.
-                    break
-                self.remaining -= len(chunk)
+            while chunk := self.read(CHUNK_SIZE):
                 yield chunk
         finally:
             self.close()
@@ -194,6 +211,27 @@ def _compare_digits(a: str, b: str) -> int:
     if len(a) != len(b):
         return -1 if len(a) < len(b) else 1
     return (a > b) - (a < b)
+
+
+def accel_redirect_response(
+    *,
+    location: str,
+    content_type: str,
+    filename: str = "",
+    as_attachment: bool = False,
+) -> HttpResponse:
+    """Answer with an empty body and `X-Accel-Redirect: location` for nginx to serve.
+
+    nginx serves the internal location itself, Range, 206/416 and If-Range included; the
+    view has already checked permission. Caching stays private, as for bytes sent here.
+    """
+    response = HttpResponse(content_type=content_type)
+    response.headers["X-Accel-Redirect"] = quote(location, safe="/")
+    disposition = content_disposition_header(as_attachment, filename or None)
+    if disposition:
+        response.headers["Content-Disposition"] = disposition
+    response.headers["Cache-Control"] = CACHE_CONTROL
+    return response
 
 
 def _if_range_matches(request: HttpRequest, *, etag: str, last_modified: datetime | None) -> bool:
