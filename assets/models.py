@@ -109,11 +109,21 @@ class Clip(StatusMachine, models.Model):
     @property
     def qc_segments(self) -> list[dict]:
         """Black, silent and frozen stretches for the player's timeline, in time order."""
-        segments = [
-            {"kind": kind, "start": start, "end": end}
-            for kind in ("black", "silence", "freeze")
-            for start, end in (self.analysis or {}).get(kind) or []
-        ]
+        duration = self.duration_s or 0.0
+        segments = []
+        for kind, label in (("black", "Black"), ("silence", "Silent"), ("freeze", "Frozen")):
+            for start, end in (self.analysis or {}).get(kind) or []:
+                segments.append(
+                    {
+                        "kind": kind,
+                        "label": label,
+                        "start": start,
+                        "end": end,
+                        # Where the timeline draws it, in percent of the clip.
+                        "left": round(100 * start / duration, 3) if duration else 0,
+                        "width": round(100 * (end - start) / duration, 3) if duration else 0,
+                    }
+                )
         return sorted(segments, key=lambda s: (s["start"], s["kind"]))
 
     def derived_names(self) -> list[str]:

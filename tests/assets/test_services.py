@@ -402,7 +402,9 @@ def test_ingest_stores_the_analysis(qc_media) -> None:
             "segments": [[1.0, 2.0]],
         }
     ]
-    assert clip.qc_segments == [{"kind": "black", "start": 1.0, "end": 2.0}]
+    assert clip.qc_segments == [
+        {"kind": "black", "label": "Black", "start": 1.0, "end": 2.0, "left": 25.0, "width": 25.0}
+    ]
 
 
 @pytest.mark.parametrize(
