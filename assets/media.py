@@ -6,8 +6,10 @@ broken upload must not hang a worker, and every failure caused by the file itsel
 `MediaError` with a short, user-presentable reason. A missing ffmpeg binary is a deployment
 fault, not a media fault, so it is left to raise `FileNotFoundError`.
 
-The single-pass analysis (sprite, waveform, loudness, black and silence detection) will grow
-here beside `probe`, filling further fields of an analysis result alongside `MediaInfo`.
+`analyse` is the one full decode ingest pays for: a split filter graph, built with
+ffmpeg-python and run through the same timeout-guarded runner, writes the thumbnail sprite, the
+waveform and the poster candidates and logs EBU R128 loudness, true peak and black, silent and
+frozen segments, all from one read of the file.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ import hashlib
 import json
 import math
 import os
+import re
 import subprocess
 import tempfile
 from collections.abc import Iterator
@@ -26,12 +29,18 @@ from fractions import Fraction
 from pathlib import Path
 from typing import Any
 
+import ffmpeg
+from PIL import Image, ImageFilter, ImageStat
+
 FFMPEG = "ffmpeg"
 FFPROBE = "ffprobe"
 # ffprobe reads headers and a few packets, so seconds are plenty; a remux or a one-frame
 # decode of a short generated clip is well under a minute even on a loaded worker.
 PROBE_TIMEOUT_S = 30.0
 FFMPEG_TIMEOUT_S = 120.0
+# The analysis decodes every frame; a 15 s 1080p clip takes seconds, a broken one must not take
+# the worker with it.
+ANALYSE_TIMEOUT_S = 300.0
 STDERR_TAIL_CHARS = 600
 
 # Demuxers that read a single picture: ffprobe reports them as one video stream, but a still
@@ -239,6 +248,322 @@ def sha256_file(path: Path, *, chunk_size: int = 1 << 20) -> str:
         while chunk := fh.read(chunk_size):
             digest.update(chunk)
     return digest.hexdigest()
+
+
+# --- single-pass analysis -------------------------------------------------------------------
+
+# Detector thresholds. A black frame has at most 10% luma and 98% of its pixels that dark
+# (blackdetect's defaults); a freeze is a picture that changes by less than -60 dB; silence is
+# below -50 dBFS. Each must last half a second to count, which a cut or a breath does not.
+MIN_SEGMENT_S = 0.5
+BLACK_PIXEL_THRESHOLD = 0.10
+FREEZE_NOISE = "-60dB"
+SILENCE_NOISE = "-50dB"
+# Sprite: small tiles, one every SPRITE_INTERVAL_S (longer clips stretch the interval so the
+# sheet never holds more than SPRITE_MAX_TILES), SPRITE_COLUMNS to a row.
+SPRITE_TILE_WIDTH = 160
+SPRITE_COLUMNS = 10
+SPRITE_INTERVAL_S = 0.5
+SPRITE_MAX_TILES = 100
+WAVEFORM_SIZE = (1200, 96)
+WAVEFORM_COLOUR = "0x3f8f6b"
+POSTER_CANDIDATES = 6
+# Detectors run on a reduced copy: black and freeze do not need every pixel of 1080p.
+DETECT_WIDTH = 320
+# A decode that stops this far short of the probed duration is a truncated file.
+TRUNCATION_SLACK_S = 0.5
+# A candidate frame darker than this mean luma (0-255) counts as black for the poster.
+POSTER_MIN_LUMA = 24.0
+
+_SEGMENT_LINE = re.compile(
+    r"\[(?P<filter>blackdetect|freezedetect|silencedetect) @ [^\]]+\] (?P<rest>.*)$"
+)
+_KEY_VALUE = re.compile(r"(?:lavfi\.\w+\.)?(?P<key>[a-z_]+):\s*(?P<value>-?[\d.]+|-?inf|nan)")
+_FRAME_COUNT = re.compile(r"frame=\s*(\d+)")
+
+
+@dataclass(frozen=True)
+class SpriteGeometry:
+    """How the sprite sheet is laid out: tiles of `tile_width`×`tile_height`, row by row."""
+
+    columns: int
+    rows: int
+    count: int
+    tile_width: int
+    tile_height: int
+    interval_s: float
+
+    def tile_at(self, index: int) -> tuple[int, int]:
+        """Return the (x, y) pixel offset of tile `index` in the sheet."""
+        return (index % self.columns) * self.tile_width, (index // self.columns) * self.tile_height
+
+
+@dataclass(frozen=True)
+class Analysis:
+    """What the single decode learned, and where it wrote its images (in `work_dir`)."""
+
+    decoded_s: float
+    frames: int
+    black: list[tuple[float, float]]
+    silence: list[tuple[float, float]]
+    freeze: list[tuple[float, float]]
+    loudness_lufs: float | None
+    loudness_range_lu: float | None
+    true_peak_dbtp: float | None
+    sprite: Path | None
+    sprite_geometry: SpriteGeometry | None
+    waveform: Path | None
+    poster: Path | None
+    poster_at_s: float | None
+
+    def as_dict(self) -> dict[str, Any]:
+        """Return the measurements as JSON-serialisable data (no local paths)."""
+        return {
+            "decoded_s": round(self.decoded_s, 3),
+            "frames": self.frames,
+            "black": [list(seg) for seg in self.black],
+            "silence": [list(seg) for seg in self.silence],
+            "freeze": [list(seg) for seg in self.freeze],
+            "loudness_lufs": self.loudness_lufs,
+            "loudness_range_lu": self.loudness_range_lu,
+            "true_peak_dbtp": self.true_peak_dbtp,
+            "sprite": dataclasses.asdict(self.sprite_geometry) if self.sprite_geometry else None,
+            "poster_at_s": self.poster_at_s,
+        }
+
+
+def analyse(
+    *, source: Path, info: MediaInfo, work_dir: Path, timeout_s: float = ANALYSE_TIMEOUT_S
+) -> Analysis:
+    """Decode `source` once and measure and picture it for review.
+
+    One ffmpeg run with a split filter graph writes into `work_dir` the sprite sheet
+    (`sprite.jpg`), the waveform (`waveform.png`, only with audio) and the poster candidates,
+    and logs EBU R128 integrated loudness, loudness range and true peak, and black, silent
+    and frozen segments. The poster is the sharpest candidate that is not black, never the
+    first frame. Raises MediaError when ffmpeg fails or the decode stops short of the probed
+    duration (a truncated file).
+    """
+    source, work_dir = Path(source), Path(work_dir)
+    work_dir.mkdir(parents=True, exist_ok=True)
+    duration = max(info.duration_s, 0.001)
+    geometry = _sprite_geometry(info)
+    sprite_path = work_dir / "sprite.jpg"
+    waveform_path = work_dir / "waveform.png"
+    candidate_pattern = work_dir / "candidate-%02d.jpg"
+
+    stream = ffmpeg.input(str(source))
+    video = stream.video.split()
+    # Output 0 is the detector branch at the source's frame rate with passthrough timing, so
+    # the final "frame=" of the report counts every decoded frame.
+    detect = (
+        video[0]
+        .filter("scale", DETECT_WIDTH, -2, flags="fast_bilinear")
+        .filter("blackdetect", d=MIN_SEGMENT_S, pix_th=BLACK_PIXEL_THRESHOLD)
+        .filter("freezedetect", n=FREEZE_NOISE, d=MIN_SEGMENT_S)
+    )
+    outputs = [ffmpeg.output(detect, "-", f="null")]
+    sprite = (
+        video[1]
+        .filter("fps", fps=f"1/{geometry.interval_s}", start_time=geometry.interval_s / 2)
+        .filter("scale", geometry.tile_width, geometry.tile_height)
+        .filter("setsar", 1)
+        .filter("tile", f"{geometry.columns}x{geometry.rows}")
+    )
+    outputs.append(
+        ffmpeg.output(sprite, str(sprite_path), **{"frames:v": 1, "q:v": 4, "update": 1})
+    )
+    # Candidates sit in the middle of equal slices of the clip, so none is the first frame.
+    step = duration / POSTER_CANDIDATES
+    candidates = (
+        video[2]
+        .filter("fps", fps=f"{POSTER_CANDIDATES}/{duration:.6f}", start_time=step / 2)
+        .filter("scale", w="min(1280,iw)", h=-2)
+    )
+    outputs.append(
+        ffmpeg.output(candidates, str(candidate_pattern), **{"q:v": 3, "fps_mode": "passthrough"})
+    )
+    if info.has_audio:
+        audio = stream.audio.asplit()
+        loudness = (
+            audio[0]
+            .filter("ebur128", peak="true", framelog="verbose")
+            .filter("silencedetect", n=SILENCE_NOISE, d=MIN_SEGMENT_S)
+        )
+        outputs.append(ffmpeg.output(loudness, "-", f="null"))
+        wave = audio[1].filter(
+            "showwavespic",
+            s=f"{WAVEFORM_SIZE[0]}x{WAVEFORM_SIZE[1]}",
+            colors=WAVEFORM_COLOUR,
+            split_channels=0,
+        )
+        outputs.append(ffmpeg.output(wave, str(waveform_path), **{"frames:v": 1, "update": 1}))
+    args = ffmpeg.merge_outputs(*outputs).compile(cmd=FFMPEG)
+    args[1:1] = ["-nostdin", "-hide_banner", "-nostats", "-y", "-v", "info"]
+    result = _run(args, timeout_s=timeout_s, path=source)
+    log = result.stderr.decode("utf-8", errors="replace")
+
+    frames = _last_int(_FRAME_COUNT, log)
+    fps = info.fps if info.fps > 0 else 25.0
+    decoded_s = frames / fps
+    expected = _video_duration(info)
+    if expected - decoded_s > max(TRUNCATION_SLACK_S, 3 / fps):
+        raise MediaError(f"truncated: decodes {decoded_s:.2f}s of {expected:.2f}s")
+    segments = _segments(log, end_s=decoded_s)
+    black = segments["blackdetect"]
+    # A black stretch is also a still picture; report it once, as black.
+    freeze = [seg for seg in segments["freezedetect"] if not _mostly_inside(seg, black)]
+    loudness = _loudness_summary(log) if info.has_audio else {}
+    poster, poster_at = _pick_poster(
+        sorted(work_dir.glob("candidate-*.jpg")), step=step, target=work_dir / "poster.jpg"
+    )
+    return Analysis(
+        decoded_s=decoded_s,
+        frames=frames,
+        black=black,
+        silence=segments["silencedetect"] if info.has_audio else [],
+        freeze=freeze,
+        loudness_lufs=loudness.get("I"),
+        loudness_range_lu=loudness.get("LRA"),
+        true_peak_dbtp=loudness.get("Peak"),
+        sprite=sprite_path if _nonempty(sprite_path) else None,
+        sprite_geometry=geometry if _nonempty(sprite_path) else None,
+        waveform=waveform_path if _nonempty(waveform_path) else None,
+        poster=poster,
+        poster_at_s=poster_at,
+    )
+
+
+def thumbnails_vtt(geometry: SpriteGeometry, *, sprite_url: str, duration_s: float) -> str:
+    """Return a WebVTT thumbnails track: one cue per tile, `sprite_url#xywh=x,y,w,h`."""
+    lines = ["WEBVTT", ""]
+    for index in range(geometry.count):
+        start = index * geometry.interval_s
+        if start >= duration_s:
+            break
+        end = min((index + 1) * geometry.interval_s, duration_s)
+        x, y = geometry.tile_at(index)
+        lines += [
+            f"{_vtt_time(start)} --> {_vtt_time(end)}",
+            f"{sprite_url}#xywh={x},{y},{geometry.tile_width},{geometry.tile_height}",
+            "",
+        ]
+    return "\n".join(lines)
+
+
+def _sprite_geometry(info: MediaInfo) -> SpriteGeometry:
+    duration = max(info.duration_s, 0.001)
+    interval = max(SPRITE_INTERVAL_S, duration / SPRITE_MAX_TILES)
+    count = max(1, math.ceil(duration / interval))
+    columns = min(SPRITE_COLUMNS, count)
+    rows = math.ceil(count / columns)
+    width, height = (info.width, info.height) if info.width and info.height else (16, 9)
+    tile_height = max(2, round(SPRITE_TILE_WIDTH * height / width / 2) * 2)
+    return SpriteGeometry(
+        columns=columns,
+        rows=rows,
+        count=count,
+        tile_width=SPRITE_TILE_WIDTH,
+        tile_height=tile_height,
+        interval_s=round(interval, 3),
+    )
+
+
+def _video_duration(info: MediaInfo) -> float:
+    for stream in (info.raw or {}).get("streams") or []:
+        if stream.get("codec_type") == "video" and _to_float(stream.get("duration")):
+            return _to_float(stream.get("duration"))
+    return info.duration_s
+
+
+def _last_int(pattern: re.Pattern[str], text: str) -> int:
+    found = pattern.findall(text)
+    return int(found[-1]) if found else 0
+
+
+def _segments(log: str, *, end_s: float) -> dict[str, list[tuple[float, float]]]:
+    """Collect (start, end) pairs from the detectors' log lines; an open one runs to the end."""
+    found: dict[str, list[tuple[float, float]]] = {
+        "blackdetect": [],
+        "freezedetect": [],
+        "silencedetect": [],
+    }
+    open_at: dict[str, float | None] = dict.fromkeys(found)
+    for line in log.splitlines():
+        match = _SEGMENT_LINE.search(line)
+        if not match:
+            continue
+        name = match["filter"]
+        for pair in _KEY_VALUE.finditer(match["rest"]):
+            key, value = pair["key"], _to_float(pair["value"])
+            kind = key.rsplit("_", 1)[-1]
+            if kind == "start":
+                open_at[name] = value
+            elif kind == "end" and open_at[name] is not None:
+                found[name].append((round(open_at[name], 3), round(value, 3)))
+                open_at[name] = None
+    for name, start in open_at.items():
+        if start is not None and end_s - start >= MIN_SEGMENT_S:
+            found[name].append((round(start, 3), round(end_s, 3)))
+    return found
+
+
+def _mostly_inside(segment: tuple[float, float], others: list[tuple[float, float]]) -> bool:
+    start, end = segment
+    length = max(end - start, 1e-6)
+    covered = sum(max(0.0, min(end, e) - max(start, s)) for s, e in others)
+    return covered / length >= 0.8
+
+
+def _loudness_summary(log: str) -> dict[str, float | None]:
+    """Read I, LRA and true Peak from ebur128's last summary; silence gives None for Peak."""
+    summary = log.rsplit("Summary:", 1)[-1] if "Summary:" in log else ""
+    values: dict[str, float | None] = {}
+    for key in ("I", "LRA", "Peak"):
+        match = re.search(rf"^\s*{key}:\s*(-?[\d.]+|-inf|nan)", summary, re.MULTILINE)
+        if match is None:
+            continue
+        number = _to_float(match[1]) if match[1] not in ("-inf", "nan") else None
+        values[key] = round(number, 2) if number is not None else None
+    return values
+
+
+def _pick_poster(
+    candidates: list[Path], *, step: float, target: Path
+) -> tuple[Path | None, float | None]:
+    """Keep the sharpest candidate that is not black (else the brightest) as `target`."""
+    best: tuple[bool, float, int] | None = None
+    for index, path in enumerate(candidates):
+        try:
+            with Image.open(path) as image:
+                grey = image.convert("L")
+                grey.thumbnail((320, 320))
+                luma = ImageStat.Stat(grey).mean[0]
+                # Variance of an edge image: blurred or flat frames have few strong edges.
+                sharpness = ImageStat.Stat(grey.filter(ImageFilter.FIND_EDGES)).var[0]
+        except OSError:
+            continue
+        lit = luma >= POSTER_MIN_LUMA
+        score = (lit, sharpness if lit else luma, -index)
+        if best is None or score > best:
+            best = score
+    if best is None:
+        return None, None
+    index = -best[2]
+    os.replace(candidates[index], target)
+    return target, round(step / 2 + index * step, 3)
+
+
+def _nonempty(path: Path) -> bool:
+    return path.exists() and path.stat().st_size > 0
+
+
+def _vtt_time(seconds: float) -> str:
+    millis = round(seconds * 1000)
+    hours, millis = divmod(millis, 3_600_000)
+    minutes, millis = divmod(millis, 60_000)
+    secs, millis = divmod(millis, 1000)
+    return f"{hours:02d}:{minutes:02d}:{secs:02d}.{millis:03d}"
 
 
 # --- helpers ------------------------------------------------------------------------------

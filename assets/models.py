@@ -43,6 +43,21 @@ class Clip(StatusMachine, models.Model):
     sha256 = models.CharField(max_length=64, blank=True)
     metadata = models.JSONField(default=dict, blank=True)
     qc = models.JSONField(default=list, blank=True, help_text="QC findings shown to reviewers.")
+    # What the single analysis decode made and measured (see assets.media.analyse).
+    sprite = models.FileField(max_length=300, blank=True, help_text="Thumbnail sprite sheet.")
+    thumbnails = models.FileField(
+        max_length=300, blank=True, help_text="WebVTT thumbnails track into the sprite."
+    )
+    waveform = models.FileField(max_length=300, blank=True)
+    loudness_lufs = models.FloatField(
+        "integrated loudness (LUFS)", null=True, blank=True, help_text="EBU R128."
+    )
+    loudness_range_lu = models.FloatField("loudness range (LU)", null=True, blank=True)
+    true_peak_dbtp = models.FloatField("true peak (dBTP)", null=True, blank=True)
+    analysis = models.JSONField(
+        default=dict, blank=True, help_text="Segments (black, silence, freeze), sprite layout."
+    )
+    analysed_at = models.DateTimeField(null=True, blank=True)
     error = models.TextField(blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
@@ -76,8 +91,45 @@ class Clip(StatusMachine, models.Model):
         return reverse("assets:clip_poster", args=[self.uuid]) if self.poster else ""
 
     @property
+    def sprite_url(self) -> str:
+        return reverse("assets:clip_sprite", args=[self.uuid]) if self.sprite else ""
+
+    @property
+    def thumbnails_url(self) -> str:
+        return reverse("assets:clip_thumbnails", args=[self.uuid]) if self.thumbnails else ""
+
+    @property
+    def waveform_url(self) -> str:
+        return reverse("assets:clip_waveform", args=[self.uuid]) if self.waveform else ""
+
+    @property
     def qc_warnings(self) -> list[dict]:
         return [f for f in self.qc if f.get("severity") == "warning"]
+
+    @property
+    def qc_segments(self) -> list[dict]:
+        """Black, silent and frozen stretches for the player's timeline, in time order."""
+        duration = self.duration_s or 0.0
+        segments = []
+        for kind, label in (("black", "Black"), ("silence", "Silent"), ("freeze", "Frozen")):
+            for start, end in (self.analysis or {}).get(kind) or []:
+                segments.append(
+                    {
+                        "kind": kind,
+                        "label": label,
+                        "start": start,
+                        "end": end,
+                        # Where the timeline draws it, in percent of the clip.
+                        "left": round(100 * start / duration, 3) if duration else 0,
+                        "width": round(100 * (end - start) / duration, 3) if duration else 0,
+                    }
+                )
+        return sorted(segments, key=lambda s: (s["start"], s["kind"]))
+
+    def derived_names(self) -> list[str]:
+        """Names of the stored files ingest derived from the video (poster, sprite, ...)."""
+        files = (self.poster, self.sprite, self.thumbnails, self.waveform)
+        return [f.name for f in files if f.name]
 
 
 class ArchiveRecord(models.Model):

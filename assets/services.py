@@ -13,15 +13,18 @@ import logging
 import shutil
 import tempfile
 from collections.abc import Iterator
+from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
 from typing import Any
 
+from django.conf import settings
 from django.core.files import File
 from django.core.files.base import ContentFile
-from django.core.files.storage import default_storage, storages
+from django.core.files.storage import Storage, default_storage, storages
 from django.core.serializers.json import DjangoJSONEncoder
 from django.db import transaction
+from django.utils import timezone
 
 from assets import media
 from assets.models import ArchiveRecord, Clip
@@ -71,12 +74,51 @@ def _local_copy(name: str, *, storage=None) -> Iterator[Path]:
         yield local
 
 
-def qc_findings(*, info: media.MediaInfo, request: dict[str, Any]) -> list[dict[str, str]]:
-    """Compare what arrived with what was asked; each finding is a warning for reviewers."""
-    findings = []
+@dataclass(frozen=True)
+class DeliverySpec:
+    """The loudness window a campaign delivers to (EBU R128 integrated, true peak)."""
 
-    def warn(code: str, message: str) -> None:
-        findings.append({"code": code, "severity": "warning", "message": message})
+    loudness_target_lufs: float
+    loudness_tolerance_lu: float
+    true_peak_max_dbtp: float
+
+
+def delivery_spec(*, campaign: Any = None) -> DeliverySpec:
+    """Return the campaign's loudness window: its own fields when it has them, else settings."""
+    defaults = {
+        "loudness_target_lufs": settings.GREENLIGHT_LOUDNESS_TARGET_LUFS,
+        "loudness_tolerance_lu": settings.GREENLIGHT_LOUDNESS_TOLERANCE_LU,
+        "true_peak_max_dbtp": settings.GREENLIGHT_TRUE_PEAK_MAX_DBTP,
+    }
+    # Campaign has no such fields yet; one that grows them overrides the setting per field.
+    values = {
+        key: float(getattr(campaign, key)) if getattr(campaign, key, None) is not None else value
+        for key, value in defaults.items()
+    }
+    return DeliverySpec(**values)
+
+
+def _span(segments: list) -> str:
+    return ", ".join(f"{start:.2f}–{end:.2f} s" for start, end in segments)
+
+
+def qc_findings(
+    *,
+    info: media.MediaInfo,
+    request: dict[str, Any],
+    analysis: media.Analysis | None = None,
+    spec: DeliverySpec | None = None,
+) -> list[dict[str, Any]]:
+    """Compare what arrived with what was asked and the delivery spec.
+
+    Every finding is a warning for reviewers (hard failures never get here: they raise
+    MediaError and fail the clip). Detector findings carry their `segments` as [start, end]
+    pairs in seconds.
+    """
+    findings: list[dict[str, Any]] = []
+
+    def warn(code: str, message: str, **extra: Any) -> None:
+        findings.append({"code": code, "severity": "warning", "message": message, **extra})
 
     wanted = request.get("duration_s")
     if wanted and abs(info.duration_s - float(wanted)) > DURATION_TOLERANCE_S:
@@ -95,19 +137,101 @@ def qc_findings(*, info: media.MediaInfo, request: dict[str, Any]) -> list[dict[
         )
     if request.get("audio", True) and not info.has_audio:
         warn("audio_missing", "has no audio track; audio was asked")
+    if analysis is None:
+        return findings
+
+    if analysis.black:
+        warn("black", f"shows a black picture at {_span(analysis.black)}", segments=analysis.black)
+    if analysis.freeze:
+        warn("freeze", f"freezes at {_span(analysis.freeze)}", segments=analysis.freeze)
+    if info.has_audio:
+        spec = spec or delivery_spec()
+        if analysis.silence:
+            warn("silence", f"is silent at {_span(analysis.silence)}", segments=analysis.silence)
+        low = spec.loudness_target_lufs - spec.loudness_tolerance_lu
+        high = spec.loudness_target_lufs + spec.loudness_tolerance_lu
+        window = f"{spec.loudness_target_lufs:g} ±{spec.loudness_tolerance_lu:g} LUFS"
+        lufs = analysis.loudness_lufs
+        if lufs is not None and lufs > high:
+            warn("loudness", f"is too loud: {lufs:.1f} LUFS integrated; {window} is the window")
+        elif lufs is not None and lufs < low:
+            warn("loudness", f"is too quiet: {lufs:.1f} LUFS integrated; {window} is the window")
+        peak = analysis.true_peak_dbtp
+        if peak is not None and peak > spec.true_peak_max_dbtp:
+            warn(
+                "true_peak",
+                f"peaks at {peak:.1f} dBTP; at most {spec.true_peak_max_dbtp:g} dBTP is allowed",
+            )
     return findings
 
 
-def clip_ingest(*, clip_id: int) -> Clip | None:
-    """Probe a processing clip, fix its layout for streaming, make a poster, hash it.
+def _delete_stored(names: list[str], *, storage: Storage | None = None) -> None:
+    """Remove stored files, logging (not raising) what cannot be removed."""
+    storage = storage or default_storage
+    for name in names:
+        try:
+            storage.delete(name)
+        except Exception:  # cleanup must not hide the original outcome
+            log.exception("could not delete %s", name)
 
-    A file that is not a decodable video fails the clip; everything else becomes a QC finding
-    and the clip goes ready. Safe to run twice: a clip no longer processing is left alone.
+
+def _store(name: str, path: Path, *, saved: list[str]) -> str:
+    with path.open("rb") as fh:
+        stored = default_storage.save(name, File(fh))
+    saved.append(stored)
+    return stored
+
+
+def _analyse_and_store(
+    *, clip: Clip, source: Path, info: media.MediaInfo, work_dir: Path, saved: list[str]
+) -> tuple[media.Analysis, dict[str, Any]]:
+    """Run the single analysis decode and store its files; every stored name goes to `saved`.
+
+    Returns the analysis and the Clip field values it yields. Raises MediaError.
     """
-    clip = Clip.objects.select_related("job").get(pk=clip_id)
+    base = f"clips/{clip.uuid}"
+    analysis = media.analyse(source=source, info=info, work_dir=work_dir)
+    poster = analysis.poster
+    if poster is None:
+        # Too short for the candidate sampler to land on a frame: fall back to one seek.
+        poster = work_dir / "poster-fallback.jpg"
+        media.extract_poster(source=source, target=poster)
+    fields: dict[str, Any] = {
+        "poster": _store(f"{base}/poster.jpg", poster, saved=saved),
+        "sprite": "",
+        "thumbnails": "",
+        "waveform": "",
+        "loudness_lufs": analysis.loudness_lufs,
+        "loudness_range_lu": analysis.loudness_range_lu,
+        "true_peak_dbtp": analysis.true_peak_dbtp,
+        "analysis": analysis.as_dict(),
+    }
+    if analysis.sprite and analysis.sprite_geometry:
+        fields["sprite"] = _store(f"{base}/sprite.jpg", analysis.sprite, saved=saved)
+        # The cue points at the sprite view beside the track's own URL, not at a storage name,
+        # so the track survives a rename and S3 alike.
+        vtt = media.thumbnails_vtt(
+            analysis.sprite_geometry, sprite_url="sprite.jpg", duration_s=info.duration_s
+        )
+        name = default_storage.save(f"{base}/thumbnails.vtt", ContentFile(vtt.encode()))
+        saved.append(name)
+        fields["thumbnails"] = name
+    if analysis.waveform:
+        fields["waveform"] = _store(f"{base}/waveform.png", analysis.waveform, saved=saved)
+    return analysis, fields
+
+
+def clip_ingest(*, clip_id: int) -> Clip | None:
+    """Probe a processing clip, fix its layout for streaming, analyse it once, hash it.
+
+    A file that is not a decodable video (or stops short: truncated) fails the clip, and every
+    file this run stored is deleted again; everything else becomes a QC finding and the clip
+    goes ready. Safe to run twice: a clip no longer processing is left alone.
+    """
+    clip = Clip.objects.select_related("job", "variant__brief__campaign").get(pk=clip_id)
     if clip.status != Clip.Status.PROCESSING:
         return None
-    base = f"clips/{clip.uuid}"
+    saved: list[str] = []
     try:
         with _local_copy(clip.file.name) as source, tempfile.TemporaryDirectory() as tmp:
             info = media.probe(source)
@@ -118,25 +242,41 @@ def clip_ingest(*, clip_id: int) -> Clip | None:
             if iso_bmff and not media.moov_before_mdat(source):
                 playable = Path(tmp) / "faststart.mp4"
                 media.remux_faststart(source=source, target=playable)
-                with playable.open("rb") as fh:
-                    video_name = default_storage.save(f"{base}/video.mp4", File(fh))
-            poster = Path(tmp) / "poster.jpg"
-            media.extract_poster(source=playable, target=poster)
-            with poster.open("rb") as fh:
-                poster_name = default_storage.save(f"{base}/poster.jpg", File(fh))
+            analysis, derived = _analyse_and_store(
+                clip=clip, source=playable, info=info, work_dir=Path(tmp) / "analysis", saved=saved
+            )
+            if playable != source:
+                video_name = _store(f"clips/{clip.uuid}/video.mp4", playable, saved=saved)
             digest = media.sha256_file(playable)
             size = playable.stat().st_size
+        qc = qc_findings(
+            info=info,
+            request=clip.job.request,
+            analysis=analysis,
+            spec=delivery_spec(campaign=clip.variant.brief.campaign),
+        )
     except media.MediaError as exc:
+        _delete_stored(saved)
         return clip_mark_failed(clip_id=clip_id, error=str(exc))
-    return clip_mark_ready(
-        clip_id=clip_id,
-        info=info,
-        video_name=video_name,
-        poster_name=poster_name,
-        sha256=digest,
-        size_bytes=size,
-        qc=qc_findings(info=info, request=clip.job.request),
-    )
+    except BaseException:
+        _delete_stored(saved)
+        raise
+    try:
+        return clip_mark_ready(
+            clip_id=clip_id,
+            info=info,
+            video_name=video_name,
+            poster_name=derived.pop("poster"),
+            sha256=digest,
+            size_bytes=size,
+            qc=qc,
+            derived=derived,
+        )
+    except BaseException:
+        # Another run finished the clip first (or the write failed): this run's files are
+        # nobody's.
+        _delete_stored(saved)
+        raise
 
 
 @transaction.atomic
@@ -148,9 +288,14 @@ def clip_mark_ready(
     poster_name: str,
     sha256: str,
     size_bytes: int,
-    qc: list[dict[str, str]],
+    qc: list[dict[str, Any]],
+    derived: dict[str, Any] | None = None,
 ) -> Clip:
-    """Store what ingest learned and open the clip for review (`clip_ready`)."""
+    """Store what ingest learned and open the clip for review (`clip_ready`).
+
+    `derived` holds the analysis fields (sprite, thumbnails, waveform, loudness, analysis).
+    Locks the clip row; raises InvalidTransition unless it is processing.
+    """
     clip = Clip.objects.select_for_update().get(pk=clip_id)
     previous = clip.transition(Clip.Status.READY)
     clip.file.name = video_name
@@ -163,12 +308,77 @@ def clip_mark_ready(
     clip.sha256 = sha256
     clip.metadata = info.as_dict()
     clip.qc = qc
+    if derived is not None:
+        _apply_derived(clip, derived)
     clip.save()
     audit_record(
         action="clip.ready", obj=clip, from_state=previous, to_state=clip.status, sha256=sha256
     )
     clip_ready.send(sender=Clip, clip=clip)
     return clip
+
+
+def _apply_derived(clip: Clip, derived: dict[str, Any]) -> None:
+    for field_name in ("poster", "sprite", "thumbnails", "waveform"):
+        if field_name in derived:
+            getattr(clip, field_name).name = derived[field_name]
+    for field_name in ("loudness_lufs", "loudness_range_lu", "true_peak_dbtp", "analysis"):
+        if field_name in derived:
+            setattr(clip, field_name, derived[field_name])
+    clip.analysed_at = timezone.now()
+
+
+class ReanalyseError(Exception):
+    """The clip cannot be analysed again; its previous analysis is kept."""
+
+
+def clip_reanalyse(*, clip_id: int, actor: Any = None) -> Clip:
+    """Analyse a ready clip again and swap in the new derived files and QC.
+
+    The new files are stored under fresh names first; the clip row (locked) then points at
+    them, and the old files are deleted only after that commit. A failure deletes what this
+    run stored and keeps the old analysis. Raises ReanalyseError for a clip that is not ready
+    or whose file no longer analyses.
+    """
+    clip = Clip.objects.select_related("job", "variant__brief__campaign").get(pk=clip_id)
+    if clip.status != Clip.Status.READY:
+        raise ReanalyseError(f"clip {clip.uuid} is {clip.status}, not ready")
+    saved: list[str] = []
+    try:
+        with _local_copy(clip.file.name) as source, tempfile.TemporaryDirectory() as tmp:
+            info = media.probe(source)
+            analysis, derived = _analyse_and_store(
+                clip=clip, source=source, info=info, work_dir=Path(tmp), saved=saved
+            )
+        qc = qc_findings(
+            info=info,
+            request=clip.job.request,
+            analysis=analysis,
+            spec=delivery_spec(campaign=clip.variant.brief.campaign),
+        )
+        with transaction.atomic():
+            locked = Clip.objects.select_for_update().get(pk=clip_id)
+            if locked.status != Clip.Status.READY:
+                raise ReanalyseError(f"clip {clip.uuid} is {locked.status}, not ready")
+            old = set(locked.derived_names())
+            _apply_derived(locked, derived)
+            locked.qc = qc
+            locked.save()
+            audit_record(
+                action="clip.reanalyse",
+                obj=locked,
+                actor=actor,
+                findings=[f["code"] for f in qc],
+            )
+            stale = sorted(old - set(locked.derived_names()))
+            transaction.on_commit(partial(_delete_stored, stale))
+    except media.MediaError as exc:
+        _delete_stored(saved)
+        raise ReanalyseError(f"clip {clip.uuid}: {exc}") from exc
+    except BaseException:
+        _delete_stored(saved)
+        raise
+    return locked
 
 
 @transaction.atomic

@@ -2,8 +2,9 @@
 
 Django's FileResponse always answers 200 with the whole body, and a <video> element that
 cannot get a 206 cannot seek. `ranged_file_response` serves one byte range of an already
-opened file, never reading more than one chunk into memory. Permission checks belong to the
-calling view; this module only shapes the response.
+opened file: through the server's sendfile path (wsgi.file_wrapper) where there is one, else
+one chunk at a time. `accel_redirect_response` hands the whole job to nginx instead.
+Permission checks belong to the calling view; this module only shapes the response.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ import re
 from collections.abc import Iterator
 from datetime import datetime
 from typing import Protocol
+from urllib.parse import quote
 
 from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
 from django.http.response import HttpResponseBase
@@ -25,7 +27,14 @@ from django.utils.http import (
 CHUNK_SIZE = 64 * 1024
 CACHE_CONTROL = "private, max-age=3600"
 
-_RANGE_SPEC = re.compile(r"^(?P<start>\d*)-(?P<end>\d*)$")
+# RFC 9110 DIGIT is ASCII only; `\d` would also take Arabic-Indic or fullwidth digits, which
+# int() then happily converts.
+_RANGE_SPEC = re.compile(r"^(?P<start>[0-9]*)-(?P<end>[0-9]*)$", re.ASCII)
+# Past this many significant digits a position is beyond any file (10**18 bytes is an exabyte),
+# so it is compared as "huge" instead of converted: int() refuses strings of more than 4,300
+# digits, and converting long ones is quadratic anyway.
+_MAX_DIGITS = 18
+_HUGE = 10**_MAX_DIGITS
 
 
 class SeekableBinaryFile(Protocol):
@@ -99,9 +108,14 @@ def ranged_file_response(
         response = HttpResponse(status=status, content_type=content_type)
     else:
         file.seek(start)
-        response = StreamingHttpResponse(
-            _FileRangeIterator(file, length=length), status=status, content_type=content_type
-        )
+        body = _FileRange(file, length=length)
+        response = StreamingHttpResponse(body, status=status, content_type=content_type)
+        # Django hands `file_to_stream` to the server's wsgi.file_wrapper when there is one
+        # (as FileResponse does), and gunicorn then sends it with sendfile(2): from the file's
+        # current offset, Content-Length bytes, never through Python. Servers without
+        # sendfile read it, and reads stop at the range's end.
+        response.file_to_stream = body
+        response.block_size = CHUNK_SIZE
     response.headers["Content-Length"] = str(length)
     if status == 206:
         response.headers["Content-Range"] = f"bytes {start}-{end}/{size}"
@@ -112,26 +126,36 @@ def ranged_file_response(
     return response
 
 
-class _FileRangeIterator:
-    """Yield `length` bytes of `file` from its current position, then close it.
+class _FileRange:
+    """`length` bytes of `file` from its current position: a file and an iterator at once.
 
-    A class, not a generator: StreamingHttpResponse calls `close()` on its content when the
-    response is closed, and a generator that never started would skip its `finally` and leak
-    the file handle.
+    As a file (`read`, `fileno`) it is what wsgi.file_wrapper gets, so a server can sendfile
+    it and one that reads it cannot read past the range. As an iterator it is the streaming
+    body everywhere else. A class, not a generator: StreamingHttpResponse calls `close()` on
+    its content when the response is closed, and a generator that never started would skip
+    its `finally` and leak the file handle.
     """
 
     def __init__(self, file: SeekableBinaryFile, *, length: int) -> None:
         self.file = file
         self.remaining = length
 
+    def read(self, size: int = -1, /) -> bytes:
+        if self.remaining <= 0:
+            return b""
+        if size < 0 or size > self.remaining:
+            size = self.remaining
+        chunk = self.file.read(size)
+        # A file shorter than the caller said ends the body rather than spinning.
+        self.remaining = self.remaining - len(chunk) if chunk else 0
+        return chunk
+
+    def fileno(self) -> int:
+        return self.file.fileno()  # type: ignore[attr-defined]
+
     def __iter__(self) -> Iterator[bytes]:
         try:
-            while self.remaining > 0:
-                chunk = self.file.read(min(CHUNK_SIZE, self.remaining))
-                if not chunk:
-                    # The file is shorter than the caller said; end the body rather than spin.
-                    break
-                self.remaining -= len(chunk)
+            while chunk := self.read(CHUNK_SIZE):
                 yield chunk
         finally:
             self.close()
@@ -144,7 +168,7 @@ def _parse_range(header: str, *, size: int) -> tuple[int, int] | None:
     """Return the inclusive (start, end) selected by a Range header, or None to serve it all.
 
     Raises _Malformed for a header that does not parse, _Unsatisfiable for one that selects no
-    byte of the file.
+    byte of the file. Numbers of any length are handled without int() on the whole string.
     """
     unit, sep, ranges = header.partition("=")
     if not sep or unit.strip().lower() != "bytes":
@@ -158,16 +182,56 @@ def _parse_range(header: str, *, size: int) -> tuple[int, int] | None:
     first, last = matches[0]["start"], matches[0]["end"]
     if first == "":
         # Suffix range: the final `last` bytes, or the whole file when it is shorter.
-        suffix = int(last)
+        suffix = _position(last)
         if suffix == 0 or size == 0:
             raise _Unsatisfiable
         return max(size - suffix, 0), size - 1
-    start = int(first)
-    if last and int(last) < start:
+    start = _position(first)
+    end = _position(last) if last else None
+    if end is not None and end < start and not (end == start == _HUGE):
+        raise _Malformed
+    if end is not None and end == start == _HUGE and _compare_digits(last, first) < 0:
         raise _Malformed
     if start >= size:
         raise _Unsatisfiable
-    return start, min(int(last), size - 1) if last else size - 1
+    return start, min(end, size - 1) if end is not None else size - 1
+
+
+def _position(digits: str) -> int:
+    """Convert ASCII digits to an int, capping anything past _MAX_DIGITS digits at _HUGE."""
+    significant = digits.lstrip("0")
+    if len(significant) > _MAX_DIGITS:
+        return _HUGE
+    return int(significant or "0")
+
+
+def _compare_digits(a: str, b: str) -> int:
+    """Compare two non-negative decimal strings by value without converting them."""
+    a, b = a.lstrip("0"), b.lstrip("0")
+    if len(a) != len(b):
+        return -1 if len(a) < len(b) else 1
+    return (a > b) - (a < b)
+
+
+def accel_redirect_response(
+    *,
+    location: str,
+    content_type: str,
+    filename: str = "",
+    as_attachment: bool = False,
+) -> HttpResponse:
+    """Answer with an empty body and `X-Accel-Redirect: location` for nginx to serve.
+
+    nginx serves the internal location itself, Range, 206/416 and If-Range included; the
+    view has already checked permission. Caching stays private, as for bytes sent here.
+    """
+    response = HttpResponse(content_type=content_type)
+    response.headers["X-Accel-Redirect"] = quote(location, safe="/")
+    disposition = content_disposition_header(as_attachment, filename or None)
+    if disposition:
+        response.headers["Content-Disposition"] = disposition
+    response.headers["Cache-Control"] = CACHE_CONTROL
+    return response
 
 
 def _if_range_matches(request: HttpRequest, *, etag: str, last_modified: datetime | None) -> bool:

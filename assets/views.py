@@ -3,33 +3,47 @@ from __future__ import annotations
 import mimetypes
 import uuid
 
+from django.conf import settings
 from django.contrib.auth.decorators import login_required
-from django.core.files.storage import FileSystemStorage, Storage, default_storage, storages
+from django.core.files.storage import FileSystemStorage, default_storage, storages
 from django.http import Http404, HttpResponse, HttpResponseRedirect
 from django.http.response import HttpResponseBase
 from django.shortcuts import render
 from django.views.decorators.http import require_GET, require_safe
 
 from assets import selectors
-from assets.streaming import ranged_file_response
+from assets.streaming import CACHE_CONTROL, accel_redirect_response, ranged_file_response
 from config.http import HtmxHttpRequest
 
 
 def _serve(
     request: HtmxHttpRequest,
-    storage: Storage,
+    alias: str,
     name: str,
     *,
     content_type: str,
     filename: str,
     attachment: bool = False,
 ) -> HttpResponseBase:
-    """Stream a stored file with Range support; remote storage answers with a signed URL."""
+    """Serve a stored file with Range support, the cheapest way the deployment allows.
+
+    Remote storage (S3 and friends) answers with a short-lived presigned URL and serves Range
+    itself. Local files go to nginx by X-Accel-Redirect when GREENLIGHT_ACCEL_REDIRECT names
+    a location for the storage, else from here through the server's sendfile path.
+    """
+    storage = storages[alias]
     if not name or not storage.exists(name):
         raise Http404("file missing")
     if not isinstance(storage, FileSystemStorage):
-        # S3 and friends serve Range themselves; the URL is presigned and short-lived.
         return HttpResponseRedirect(storage.url(name))
+    location = settings.GREENLIGHT_ACCEL_REDIRECT.get(alias, "")
+    if location:
+        return accel_redirect_response(
+            location=location.rstrip("/") + "/" + name.lstrip("/"),
+            content_type=content_type,
+            filename=filename,
+            as_attachment=attachment,
+        )
     fh = storage.open(name, "rb")
     return ranged_file_response(
         request,
@@ -48,7 +62,7 @@ def clip_video(request: HtmxHttpRequest, clip_uuid: uuid.UUID) -> HttpResponseBa
     clip = selectors.access_clip(user=request.user, clip_uuid=clip_uuid)
     return _serve(
         request,
-        default_storage,
+        "default",
         clip.file.name,
         content_type="video/mp4",
         filename=f"clip-{clip.uuid}-v{clip.version}.mp4",
@@ -62,11 +76,56 @@ def clip_poster(request: HtmxHttpRequest, clip_uuid: uuid.UUID) -> HttpResponseB
     clip = selectors.access_clip(user=request.user, clip_uuid=clip_uuid)
     return _serve(
         request,
-        default_storage,
+        "default",
         clip.poster.name,
         content_type="image/jpeg",
         filename=f"clip-{clip.uuid}-poster.jpg",
     )
+
+
+@require_safe
+@login_required
+def clip_sprite(request: HtmxHttpRequest, clip_uuid: uuid.UUID) -> HttpResponseBase:
+    clip = selectors.access_clip(user=request.user, clip_uuid=clip_uuid)
+    return _serve(
+        request,
+        "default",
+        clip.sprite.name,
+        content_type="image/jpeg",
+        filename=f"clip-{clip.uuid}-sprite.jpg",
+    )
+
+
+@require_safe
+@login_required
+def clip_waveform(request: HtmxHttpRequest, clip_uuid: uuid.UUID) -> HttpResponseBase:
+    clip = selectors.access_clip(user=request.user, clip_uuid=clip_uuid)
+    return _serve(
+        request,
+        "default",
+        clip.waveform.name,
+        content_type="image/png",
+        filename=f"clip-{clip.uuid}-waveform.png",
+    )
+
+
+@require_safe
+@login_required
+def clip_thumbnails(request: HtmxHttpRequest, clip_uuid: uuid.UUID) -> HttpResponseBase:
+    """The WebVTT thumbnails track, always from here (a few KB), whatever the storage.
+
+    Its cues name `sprite.jpg` relative to this URL, i.e. the permission-checked sprite view,
+    so the track works on S3 too, where a presigned sprite URL baked into it would expire.
+    """
+    clip = selectors.access_clip(user=request.user, clip_uuid=clip_uuid)
+    name = clip.thumbnails.name
+    if not name or not default_storage.exists(name):
+        raise Http404("file missing")
+    with default_storage.open(name, "rb") as fh:
+        body = fh.read()
+    response = HttpResponse(body, content_type="text/vtt; charset=utf-8")
+    response.headers["Cache-Control"] = CACHE_CONTROL
+    return response
 
 
 @require_GET
@@ -86,7 +145,7 @@ def archive_file(request: HtmxHttpRequest, pk: int, kind: str) -> HttpResponseBa
     content_type = mimetypes.guess_type(name)[0] or "application/octet-stream"
     return _serve(
         request,
-        storages["archive"],
+        "archive",
         name,
         content_type=content_type,
         filename=name.rsplit("/", 1)[-1],

@@ -314,6 +314,20 @@ GREENLIGHT_DOWNLOAD_TEST_HOSTS = env.list("GREENLIGHT_DOWNLOAD_TEST_HOSTS", defa
 # The longest Retry-After Greenlight honours, in seconds; a longer ask waits this long.
 GREENLIGHT_RETRY_AFTER_CAP = env.float("GREENLIGHT_RETRY_AFTER_CAP", default=300.0)
 
+# --- Media analysis and playback
+# The loudness window QC holds clips to (EBU R128 integrated, social default -14 LUFS ±2) and
+# the highest true peak allowed; a campaign may carry its own window later.
+GREENLIGHT_LOUDNESS_TARGET_LUFS = env.float("GREENLIGHT_LOUDNESS_TARGET_LUFS", default=-14.0)
+GREENLIGHT_LOUDNESS_TOLERANCE_LU = env.float("GREENLIGHT_LOUDNESS_TOLERANCE_LU", default=2.0)
+GREENLIGHT_TRUE_PEAK_MAX_DBTP = env.float("GREENLIGHT_TRUE_PEAK_MAX_DBTP", default=-1.0)
+# Behind nginx, hand local media to it with X-Accel-Redirect: each value is the internal
+# location that maps to that storage's folder (e.g. "/_protected/media/"); empty serves the
+# bytes from the app (sendfile through wsgi.file_wrapper under gunicorn).
+GREENLIGHT_ACCEL_REDIRECT = {
+    "default": env.str("GREENLIGHT_MEDIA_ACCEL_REDIRECT", default=""),
+    "archive": env.str("GREENLIGHT_ARCHIVE_ACCEL_REDIRECT", default=""),
+}
+
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,

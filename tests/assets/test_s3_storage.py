@@ -90,8 +90,16 @@ def test_ingest_archive_and_play_from_s3(s3_storage, media_files, client, tmp_pa
         shutil.copyfileobj(src, dst)
     assert hashlib.sha256(local.read_bytes()).hexdigest() == clip.sha256
     assert default_storage.exists(clip.poster.name)
-    # 640x360 against a 720p request: the mismatch is a finding, not a failure.
-    assert [f["code"] for f in clip.qc] == ["resolution"]
+    # 640x360 against a 720p request, and the test tone is quieter than -14 LUFS ±2: findings,
+    # not failures.
+    assert [f["code"] for f in clip.qc] == ["resolution", "loudness"]
+    # The analysis files went to the bucket too, and the thumbnails track names its cues
+    # relative to the app's own sprite URL, not a presigned one that would expire.
+    for name in (clip.sprite.name, clip.thumbnails.name, clip.waveform.name):
+        assert name.startswith(f"clips/{clip.uuid}/")
+        assert default_storage.exists(name)
+    with default_storage.open(clip.thumbnails.name, "rb") as fh:
+        assert b"sprite.jpg#xywh=0,0,160,90" in fh.read()
 
     record = services.clip_archive(clip_id=clip.pk, provenance={"schema": "test"})
     archived = s3_storage.get_object(Bucket="greenlight-archive", Key=record.video_path)

@@ -81,7 +81,8 @@ def test_ingest_a_faststart_mp4(media_files) -> None:
     assert clip.metadata["width"] == 640
     assert clip.metadata["has_audio"] is True
     assert "raw" not in clip.metadata
-    assert clip.qc == []
+    # The fixture's test tone is quieter than the -14 LUFS ±2 window; nothing else is off.
+    assert [f["code"] for f in clip.qc] == ["loudness"]
     assert _audit(clip)[-1] == ("clip.ready", "processing", "ready")
 
 
@@ -357,3 +358,192 @@ def test_archive_records_are_immutable(ready_clip) -> None:
     with pytest.raises(ValueError, match="immutable"):
         record.delete()
     assert ArchiveRecord.objects.get().sha256 == ready_clip.sha256
+
+
+# --- analysis at ingest -----------------------------------------------------------------------
+
+
+def _stored_names() -> list[str]:
+    root = Path(default_storage.location)
+    return sorted(str(p.relative_to(root)) for p in root.rglob("*") if p.is_file())
+
+
+QC_ASKED = {"duration_s": 4, "aspect_ratio": "16:9", "audio": True}
+
+
+def test_ingest_stores_the_analysis(qc_media) -> None:
+    clip = _processing_clip(qc_media.black, request=QC_ASKED)
+
+    services.clip_ingest(clip_id=clip.pk)
+
+    clip.refresh_from_db()
+    assert clip.status == Clip.Status.READY
+    base = f"clips/{clip.uuid}"
+    assert (clip.poster.name, clip.sprite.name, clip.thumbnails.name, clip.waveform.name) == (
+        f"{base}/poster.jpg",
+        f"{base}/sprite.jpg",
+        f"{base}/thumbnails.vtt",
+        f"{base}/waveform.png",
+    )
+    assert _stored_names() == sorted([clip.file.name, *clip.derived_names()])
+    with default_storage.open(clip.thumbnails.name, "rb") as fh:
+        assert fh.read().startswith(b"WEBVTT\n\n00:00:00.000 --> 00:00:00.500\nsprite.jpg#xywh=")
+    assert clip.loudness_lufs == pytest.approx(-14.0, abs=0.5)
+    assert clip.true_peak_dbtp < -1
+    assert clip.loudness_range_lu is not None
+    assert clip.analysed_at is not None
+    assert clip.analysis["black"] == [[1.0, 2.0]]
+    assert clip.analysis["sprite"]["count"] == 8
+    assert clip.qc == [
+        {
+            "code": "black",
+            "severity": "warning",
+            "message": "shows a black picture at 1.00–2.00 s",
+            "segments": [[1.0, 2.0]],
+        }
+    ]
+    assert clip.qc_segments == [
+        {"kind": "black", "label": "Black", "start": 1.0, "end": 2.0, "left": 25.0, "width": 25.0}
+    ]
+
+
+@pytest.mark.parametrize(
+    ("attr", "error"),
+    [
+        ("truncated", "truncated: decodes"),
+        ("still_mp4", "not a video: still image"),
+        ("one_frame", "not a video: still image"),
+    ],
+)
+def test_ingest_fails_unusable_files_and_stores_nothing(qc_media, attr: str, error: str) -> None:
+    clip = _processing_clip(getattr(qc_media, attr), request=QC_ASKED)
+    before = _stored_names()
+
+    services.clip_ingest(clip_id=clip.pk)
+
+    clip.refresh_from_db()
+    assert clip.status == Clip.Status.FAILED
+    assert clip.error.startswith(error)
+    assert clip.derived_names() == []
+    assert _stored_names() == before
+
+
+@pytest.mark.parametrize("attr", ["empty", "text_as_mp4", "audio_only"])
+def test_ingest_fails_what_is_not_a_video_and_stores_nothing(media_files, attr: str) -> None:
+    clip = _processing_clip(getattr(media_files, attr))
+    before = _stored_names()
+
+    services.clip_ingest(clip_id=clip.pk)
+
+    clip.refresh_from_db()
+    assert clip.status == Clip.Status.FAILED
+    assert clip.error.startswith(("undecodable", "not a video", "empty file"))
+    assert _stored_names() == before
+
+
+def test_a_failure_after_files_were_stored_deletes_them(media_files, monkeypatch) -> None:
+    # moov at the end: the run stores poster, sprite, track, waveform and the remuxed video
+    # before hashing, which fails here.
+    clip = _processing_clip(media_files.moov_at_end)
+    before = _stored_names()
+
+    def broken_hash(path):
+        raise media.MediaError("undecodable: read error")
+
+    monkeypatch.setattr(media, "sha256_file", broken_hash)
+    services.clip_ingest(clip_id=clip.pk)
+
+    clip.refresh_from_db()
+    assert clip.status == Clip.Status.FAILED
+    assert clip.error == "undecodable: read error"
+    assert _stored_names() == before
+
+
+def test_losing_the_race_to_mark_ready_deletes_this_runs_files(media_files, monkeypatch) -> None:
+    clip = _processing_clip(media_files.faststart)
+    before = _stored_names()
+
+    def finished_elsewhere(**kwargs):
+        raise InvalidTransition(clip, "ready", "ready")
+
+    monkeypatch.setattr(services, "clip_mark_ready", finished_elsewhere)
+    with pytest.raises(InvalidTransition):
+        services.clip_ingest(clip_id=clip.pk)
+
+    assert _stored_names() == before
+
+
+# --- clip_reanalyse ---------------------------------------------------------------------------
+
+
+def test_reanalyse_replaces_derived_files_after_storing_new_ones(
+    qc_media, django_capture_on_commit_callbacks
+) -> None:
+    clip = _processing_clip(qc_media.clean, request=QC_ASKED)
+    services.clip_ingest(clip_id=clip.pk)
+    clip.refresh_from_db()
+    old = clip.derived_names()
+    # The delivery spec changed since: a -30 LUFS window makes the clip too loud.
+    staff = UserFactory(is_staff=True)
+
+    with django_capture_on_commit_callbacks(execute=False) as callbacks:
+        with override_loudness(-30.0):
+            services.clip_reanalyse(clip_id=clip.pk, actor=staff)
+        # Until the swap commits, both the old and the new files are stored.
+        clip.refresh_from_db()
+        new = clip.derived_names()
+        assert set(new).isdisjoint(old)
+        assert all(default_storage.exists(name) for name in old + new)
+
+    for callback in callbacks:
+        callback()
+    assert not any(default_storage.exists(name) for name in old)
+    assert all(default_storage.exists(name) for name in new)
+    assert _stored_names() == sorted([clip.file.name, *new])
+    assert [f["code"] for f in clip.qc] == ["loudness"]
+    assert clip.status == Clip.Status.READY
+    event = AuditEvent.objects.filter(action="clip.reanalyse").get()
+    assert event.actor == staff
+
+
+def test_reanalyse_failure_keeps_the_old_analysis(qc_media, monkeypatch) -> None:
+    clip = _processing_clip(qc_media.clean, request=QC_ASKED)
+    services.clip_ingest(clip_id=clip.pk)
+    clip.refresh_from_db()
+    stored = _stored_names()
+    analysed = (clip.derived_names(), clip.analysis, clip.qc)
+    real_analyse = media.analyse
+
+    def analyse_then_fail(**kwargs):
+        real_analyse(**kwargs)
+        raise media.MediaError("undecodable: disk gone")
+
+    monkeypatch.setattr(media, "analyse", analyse_then_fail)
+    with pytest.raises(services.ReanalyseError, match="undecodable: disk gone"):
+        services.clip_reanalyse(clip_id=clip.pk)
+
+    clip.refresh_from_db()
+    assert (clip.derived_names(), clip.analysis, clip.qc) == analysed
+    assert _stored_names() == stored
+
+
+@pytest.mark.parametrize("status", [Clip.Status.PROCESSING, Clip.Status.FAILED])
+def test_reanalyse_refuses_a_clip_that_is_not_ready(status) -> None:
+    clip = ClipFactory(status=status, sha256="")
+
+    with pytest.raises(services.ReanalyseError, match=f"is {status}, not ready"):
+        services.clip_reanalyse(clip_id=clip.pk)
+
+
+class override_loudness:  # noqa: N801 - reads as a context manager
+    def __init__(self, target: float) -> None:
+        self.target = target
+
+    def __enter__(self):
+        from django.test import override_settings
+
+        self.override = override_settings(GREENLIGHT_LOUDNESS_TARGET_LUFS=self.target)
+        self.override.enable()
+
+    def __exit__(self, *exc) -> None:
+        self.override.disable()

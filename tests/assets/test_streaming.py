@@ -79,6 +79,9 @@ def test_whole_file_is_sent_in_bounded_chunks(opened, monkeypatch) -> None:
     assert b"".join(chunks) == CONTENT
 
 
+# close() sends request_finished, whose handler looks at database connections an earlier test
+# in this thread may have opened; the mark lets it.
+@pytest.mark.django_db
 def test_file_is_closed_when_the_response_closes_unread(opened) -> None:
     response = _respond(opened)
 
@@ -261,3 +264,80 @@ def test_if_range_mismatch_does_not_hide_unsatisfiable_as_416(opened) -> None:
 
     assert response.status_code == 200
     assert _body(response) == CONTENT
+
+
+# --- hostile Range headers: 206, 416 or ignored, never a 500 ----------------------------------
+
+HUGE = "9" * 5000  # past int()'s 4,300-digit limit for str -> int conversion
+
+
+@pytest.mark.parametrize(
+    ("header", "status", "start", "end"),
+    [
+        (f"bytes=0-{HUGE}", 206, 0, SIZE - 1),  # an end past the file is clamped
+        (f"bytes=10-{HUGE}", 206, 10, SIZE - 1),
+        (f"bytes=-{HUGE}", 206, 0, SIZE - 1),  # a suffix longer than the file: all of it
+        (f"bytes={'0' * 5000}5-9", 206, 5, 9),  # leading zeros are still the number 5
+        (f"bytes=0-{'0' * 5000}9", 206, 0, 9),
+    ],
+)
+def test_ranges_with_huge_numbers_are_served(opened, header, status, start, end) -> None:
+    response = _respond(opened, headers={"Range": header})
+
+    assert response.status_code == status
+    assert response["Content-Range"] == f"bytes {start}-{end}/{SIZE}"
+    assert _body(response) == CONTENT[start : end + 1]
+
+
+@pytest.mark.parametrize("header", [f"bytes={HUGE}-", f"bytes={HUGE}-{HUGE}9"])
+def test_a_huge_start_is_416(opened, header: str) -> None:
+    response = _respond(opened, headers={"Range": header})
+
+    assert response.status_code == 416
+    assert response["Content-Range"] == f"bytes */{SIZE}"
+
+
+@pytest.mark.parametrize(
+    "header",
+    [
+        f"bytes={HUGE}9-{HUGE}",  # end before start
+        f"bytes=0-1,{HUGE}-",  # several ranges, one huge: whole file
+        "bytes=\u0661-\u0662",  # Arabic-Indic digits: int() takes them, RFC 9110 does not
+        "bytes=\uff11-\uff12",  # fullwidth digits
+        "bytes=1 -2",
+        "bytes=+1-2",
+        "bytes=0x10-",
+        "bytes=1_000-",
+        "bytes=" + ",".join(["0-1"] * 2000),
+        "bytes=" + "-" * 5000,
+        "bytes==0-1",
+        "\x00bytes=0-1",
+    ],
+)
+def test_malformed_ranges_are_ignored(opened, header: str) -> None:
+    response = _respond(opened, headers={"Range": header})
+
+    assert response.status_code == 200
+    assert "Content-Range" not in response
+    assert _body(response) == CONTENT
+
+
+@pytest.mark.django_db
+def test_a_huge_range_through_the_whole_stack_is_not_a_500(client) -> None:
+    # The view path too (middleware, headers): RequestFactory above skips none of the parsing.
+    from django.core.files.base import ContentFile
+    from django.core.files.storage import default_storage
+
+    from generation.models import Membership
+    from tests.factories import ClipFactory, MembershipFactory
+
+    name = default_storage.save("clips/huge/video.mp4", ContentFile(CONTENT))
+    clip = ClipFactory(file=name)
+    member = MembershipFactory(campaign=clip.variant.brief.campaign, role=Membership.Role.REVIEWER)
+    client.force_login(member.user)
+
+    whole = client.get(clip.video_url, headers={"Range": f"bytes=0-{HUGE}"})
+    assert whole.status_code == 206
+    assert b"".join(whole.streaming_content) == CONTENT
+    past = client.get(clip.video_url, headers={"Range": f"bytes={HUGE}-"})
+    assert past.status_code == 416

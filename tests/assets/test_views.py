@@ -226,3 +226,155 @@ def test_archive_file_anonymous_redirects_to_login(client) -> None:
 
     assert response.status_code == 302
     assert response["Location"].startswith(reverse("login"))
+
+
+# --- analysis files -----------------------------------------------------------------------------
+
+SPRITE = b"\xff\xd8\xff\xe0" + b"sprite" * 50
+WAVEFORM = b"\x89PNG\r\n\x1a\n" + b"wave" * 50
+VTT = b"WEBVTT\n\n00:00:00.000 --> 00:00:00.500\nsprite.jpg#xywh=0,0,160,90\n"
+
+
+@pytest.fixture
+def analysed_clip():
+    for name, data in (
+        ("clips/b/video.mp4", VIDEO),
+        ("clips/b/sprite.jpg", SPRITE),
+        ("clips/b/waveform.png", WAVEFORM),
+        ("clips/b/thumbnails.vtt", VTT),
+    ):
+        default_storage.save(name, ContentFile(data))
+    return ClipFactory(
+        file="clips/b/video.mp4",
+        poster="",
+        sprite="clips/b/sprite.jpg",
+        waveform="clips/b/waveform.png",
+        thumbnails="clips/b/thumbnails.vtt",
+    )
+
+
+def test_sprite_waveform_and_thumbnails_track(client, analysed_clip) -> None:
+    member = _member_client(client, analysed_clip)
+
+    sprite = member.get(analysed_clip.sprite_url)
+    assert (sprite.status_code, sprite["Content-Type"]) == (200, "image/jpeg")
+    assert _body(sprite) == SPRITE
+    waveform = member.get(analysed_clip.waveform_url)
+    assert (waveform.status_code, waveform["Content-Type"]) == (200, "image/png")
+    assert _body(waveform) == WAVEFORM
+    track = member.get(analysed_clip.thumbnails_url)
+    assert (track.status_code, track["Content-Type"]) == (200, "text/vtt; charset=utf-8")
+    assert track.content == VTT
+    assert track["Cache-Control"] == "private, max-age=3600"
+    # The track's cues name sprite.jpg relative to the track's own URL: the sprite view.
+    assert (
+        analysed_clip.thumbnails_url.rsplit("/", 1)[0] == analysed_clip.sprite_url.rsplit("/", 1)[0]
+    )
+
+
+def test_analysis_files_for_a_non_member_are_404(client, analysed_clip) -> None:
+    client.force_login(UserFactory())
+    for url in (analysed_clip.sprite_url, analysed_clip.waveform_url, analysed_clip.thumbnails_url):
+        assert client.get(url).status_code == 404
+
+
+def test_a_clip_without_analysis_files(client) -> None:
+    clip = ClipFactory(poster="")
+    assert (clip.sprite_url, clip.waveform_url, clip.thumbnails_url) == ("", "", "")
+    member = _member_client(client, clip)
+    for name in ("clip_sprite", "clip_waveform", "clip_thumbnails"):
+        assert member.get(reverse(f"assets:{name}", args=[clip.uuid])).status_code == 404
+
+
+# --- X-Accel-Redirect and sendfile --------------------------------------------------------------
+
+
+def test_x_accel_redirect_hands_local_media_to_nginx(client, clip, settings) -> None:
+    settings.GREENLIGHT_ACCEL_REDIRECT = {"default": "/_protected/media/", "archive": ""}
+
+    response = _member_client(client, clip).get(clip.video_url, headers={"Range": "bytes=0-9"})
+
+    # nginx serves the bytes (and the Range); the app only checked permission.
+    assert response.status_code == 200
+    assert response["X-Accel-Redirect"] == "/_protected/media/clips/a/video.mp4"
+    assert response["Content-Type"] == "video/mp4"
+    assert response["Cache-Control"] == "private, max-age=3600"
+    assert response.content == b""
+
+
+def test_x_accel_redirect_still_checks_permission(client, clip, settings) -> None:
+    settings.GREENLIGHT_ACCEL_REDIRECT = {"default": "/_protected/media/", "archive": ""}
+    client.force_login(UserFactory())
+
+    response = client.get(clip.video_url)
+
+    assert response.status_code == 404
+    assert "X-Accel-Redirect" not in response
+
+
+class RecordingFileWrapper:
+    """A wsgi.file_wrapper like gunicorn's: it gets the file, and a server could sendfile it."""
+
+    instances: list[RecordingFileWrapper] = []
+
+    def __init__(self, filelike, block_size: int = 8192) -> None:
+        self.filelike = filelike
+        self.block_size = block_size
+        RecordingFileWrapper.instances.append(self)
+
+    def __iter__(self):
+        while chunk := self.filelike.read(self.block_size):
+            yield chunk
+
+    def close(self) -> None:
+        self.filelike.close()
+
+
+@pytest.mark.parametrize(
+    ("header", "status", "start", "end"),
+    [("", "200 OK", 0, len(VIDEO) - 1), ("bytes=100-199", "206 Partial Content", 100, 199)],
+)
+def test_the_server_file_wrapper_gets_a_sendfile_ready_file(
+    client, clip, header: str, status: str, start: int, end: int
+) -> None:
+    from django.core import signals
+    from django.core.handlers.wsgi import WSGIHandler
+    from django.db import close_old_connections
+    from django.test import RequestFactory
+
+    _member_client(client, clip)
+    environ = RequestFactory()._base_environ(
+        PATH_INFO=clip.video_url,
+        REQUEST_METHOD="GET",
+        HTTP_COOKIE=f"sessionid={client.cookies['sessionid'].value}",
+        **({"HTTP_RANGE": header} if header else {}),
+    )
+    environ["wsgi.file_wrapper"] = RecordingFileWrapper
+    RecordingFileWrapper.instances.clear()
+    started: list[tuple[str, dict]] = []
+
+    # As Django's test client does: the test's transaction must outlive the "request".
+    signals.request_started.disconnect(close_old_connections)
+    signals.request_finished.disconnect(close_old_connections)
+    try:
+        result = WSGIHandler()(environ, lambda s, h: started.append((s, dict(h))))
+        assert isinstance(result, RecordingFileWrapper)
+        _check_sendfile_ready(result, started, status=status, start=start, end=end)
+    finally:
+        signals.request_started.connect(close_old_connections)
+        signals.request_finished.connect(close_old_connections)
+
+
+def _check_sendfile_ready(result, started, *, status: str, start: int, end: int) -> None:
+    import os
+
+    status_line, headers = started[0]
+    assert status_line == status
+    assert headers["Content-Length"] == str(end - start + 1)
+    # What gunicorn's sendfile needs: a real descriptor positioned at the range's start.
+    fileno = result.filelike.fileno()
+    assert os.lseek(fileno, 0, os.SEEK_CUR) == start
+    # A server that reads instead of sendfile-ing cannot read past the range.
+    assert b"".join(result) == VIDEO[start : end + 1]
+    result.close()
+    assert result.filelike.file.closed

@@ -1,0 +1,242 @@
+"""The single-pass analysis and QC on media made in the test with ffmpeg: each defect gets
+its finding (with where it happens), each unusable file a clear failure."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from PIL import Image
+
+from assets import media, services
+from assets.media import MediaError
+
+from .conftest import MediaFiles, QcMedia
+
+# What the 4 s, 320x180 detector clips were asked to be, so only the defect is reported.
+ASKED = {"duration_s": 4, "aspect_ratio": "16:9", "audio": True}
+
+
+def _analyse(path: Path, tmp_path: Path) -> tuple[media.MediaInfo, media.Analysis]:
+    info = media.probe(path)
+    return info, media.analyse(source=path, info=info, work_dir=tmp_path / "analysis")
+
+
+def _codes(path: Path, tmp_path: Path) -> list[str]:
+    info, analysis = _analyse(path, tmp_path)
+    findings = services.qc_findings(info=info, request=ASKED, analysis=analysis)
+    return [f["code"] for f in findings]
+
+
+def _overlaps(segments, start: float, end: float, *, slack: float = 0.3) -> bool:
+    return any(abs(s - start) <= slack and abs(e - end) <= slack for s, e in segments)
+
+
+def test_a_clean_clip_has_no_findings_and_every_derived_file(
+    qc_media: QcMedia, tmp_path: Path
+) -> None:
+    info, analysis = _analyse(qc_media.clean, tmp_path)
+
+    assert services.qc_findings(info=info, request=ASKED, analysis=analysis) == []
+    assert analysis.frames == 100
+    assert analysis.decoded_s == pytest.approx(4.0)
+    assert (analysis.black, analysis.silence, analysis.freeze) == ([], [], [])
+    assert analysis.loudness_lufs == pytest.approx(-14.0, abs=0.5)
+    assert analysis.true_peak_dbtp is not None and analysis.true_peak_dbtp < -1
+    assert analysis.loudness_range_lu is not None
+    # Sprite: one 160x90 tile every 0.5 s, eight in one row.
+    geometry = analysis.sprite_geometry
+    assert (geometry.columns, geometry.rows, geometry.count) == (8, 1, 8)
+    with Image.open(analysis.sprite) as sprite:
+        assert sprite.size == (8 * 160, 90)
+    with Image.open(analysis.waveform) as waveform:
+        assert waveform.size == media.WAVEFORM_SIZE
+    with Image.open(analysis.poster) as poster:
+        assert poster.size == (320, 180)
+    # Never the first frame: candidates sit in the middle of six equal slices.
+    assert analysis.poster_at_s is not None and analysis.poster_at_s >= 4 / 6 / 2 - 0.01
+    names = {p.name for p in (tmp_path / "analysis").iterdir()}
+    assert {"poster.jpg", "sprite.jpg", "waveform.png"} <= names
+
+
+def test_the_analysis_is_one_ffmpeg_run(qc_media: QcMedia, tmp_path: Path, monkeypatch) -> None:
+    runs: list[list[str]] = []
+    real_run = media._run
+
+    def spy(args, **kwargs):
+        runs.append(args)
+        return real_run(args, **kwargs)
+
+    monkeypatch.setattr(media, "_run", spy)
+    info = media.probe(qc_media.clean)
+    runs.clear()
+
+    media.analyse(source=qc_media.clean, info=info, work_dir=tmp_path)
+
+    assert len(runs) == 1
+    assert runs[0][0] == media.FFMPEG
+    assert runs[0].count("-i") == 1
+    graph = runs[0][runs[0].index("-filter_complex") + 1]
+    for name in ("split", "asplit", "ebur128", "silencedetect", "blackdetect", "freezedetect"):
+        assert name in graph
+    assert "tile=" in graph and "showwavespic" in graph
+
+
+def test_one_black_second(qc_media: QcMedia, tmp_path: Path) -> None:
+    info, analysis = _analyse(qc_media.black, tmp_path)
+
+    assert _overlaps(analysis.black, 1.0, 2.0)
+    # A black stretch is a still picture too, but it is reported once, as black.
+    assert analysis.freeze == []
+    findings = services.qc_findings(info=info, request=ASKED, analysis=analysis)
+    assert [f["code"] for f in findings] == ["black"]
+    assert findings[0]["severity"] == "warning"
+    assert findings[0]["message"] == "shows a black picture at 1.00–2.00 s"
+    assert findings[0]["segments"] == [(1.0, 2.0)]
+
+
+def test_one_silent_second(qc_media: QcMedia, tmp_path: Path) -> None:
+    info, analysis = _analyse(qc_media.silent, tmp_path)
+
+    assert _overlaps(analysis.silence, 1.0, 2.0)
+    assert _codes(qc_media.silent, tmp_path / "again") == ["silence"]
+
+
+def test_one_frozen_second(qc_media: QcMedia, tmp_path: Path) -> None:
+    info, analysis = _analyse(qc_media.frozen, tmp_path)
+
+    assert _overlaps(analysis.freeze, 2.0, 3.0)
+    assert analysis.black == []
+    assert _codes(qc_media.frozen, tmp_path / "again") == ["freeze"]
+
+
+def test_too_loud(qc_media: QcMedia, tmp_path: Path) -> None:
+    info, analysis = _analyse(qc_media.loud, tmp_path)
+
+    assert analysis.loudness_lufs > -12
+    findings = services.qc_findings(info=info, request=ASKED, analysis=analysis)
+    assert [f["code"] for f in findings] == ["loudness", "true_peak"]
+    assert findings[0]["message"].startswith("is too loud: -4.")
+    assert findings[0]["message"].endswith("-14 ±2 LUFS is the window")
+    assert findings[1]["message"].endswith("at most -1 dBTP is allowed")
+
+
+def test_too_quiet(qc_media: QcMedia, tmp_path: Path) -> None:
+    info, analysis = _analyse(qc_media.quiet, tmp_path)
+
+    assert analysis.loudness_lufs < -16
+    findings = services.qc_findings(info=info, request=ASKED, analysis=analysis)
+    assert [f["code"] for f in findings] == ["loudness"]
+    assert findings[0]["message"].startswith("is too quiet: -29.")
+
+
+def test_the_loudness_window_follows_the_spec(qc_media: QcMedia, tmp_path: Path) -> None:
+    info, analysis = _analyse(qc_media.quiet, tmp_path)
+    broadcast = services.DeliverySpec(
+        loudness_target_lufs=-30.0, loudness_tolerance_lu=1.0, true_peak_max_dbtp=-2.0
+    )
+
+    assert services.qc_findings(info=info, request=ASKED, analysis=analysis, spec=broadcast) == []
+
+
+def test_the_loudness_window_comes_from_settings_unless_the_campaign_has_one(settings) -> None:
+    settings.GREENLIGHT_LOUDNESS_TARGET_LUFS = -23.0
+    settings.GREENLIGHT_LOUDNESS_TOLERANCE_LU = 1.0
+    settings.GREENLIGHT_TRUE_PEAK_MAX_DBTP = -2.0
+
+    assert services.delivery_spec() == services.DeliverySpec(-23.0, 1.0, -2.0)
+
+    class CampaignWithWindow:
+        loudness_target_lufs = -16
+        loudness_tolerance_lu = None  # not set on the campaign: the setting applies
+
+    spec = services.delivery_spec(campaign=CampaignWithWindow())
+    assert spec == services.DeliverySpec(-16.0, 1.0, -2.0)
+
+
+def test_no_audio(qc_media: QcMedia, tmp_path: Path) -> None:
+    info, analysis = _analyse(qc_media.no_audio, tmp_path)
+
+    assert analysis.waveform is None
+    assert analysis.loudness_lufs is None and analysis.true_peak_dbtp is None
+    assert analysis.silence == []
+    assert _codes(qc_media.no_audio, tmp_path / "again") == ["audio_missing"]
+    findings = services.qc_findings(info=info, request={**ASKED, "audio": False}, analysis=analysis)
+    assert findings == []
+
+
+def test_a_truncated_file_fails(qc_media: QcMedia, tmp_path: Path) -> None:
+    info = media.probe(qc_media.truncated)  # the moov is whole: the damage shows on decode
+    assert info.duration_s == pytest.approx(4.0, abs=0.1)
+
+    with pytest.raises(MediaError, match=r"^truncated: decodes \d\.\d\ds of 4\.00s"):
+        media.analyse(source=qc_media.truncated, info=info, work_dir=tmp_path)
+
+
+@pytest.mark.parametrize(
+    ("attr", "message"),
+    [
+        ("still_mp4", "not a video: still image"),
+        ("one_frame", "not a video: still image"),
+    ],
+)
+def test_a_still_image_named_mp4_is_not_a_video(qc_media: QcMedia, attr: str, message: str) -> None:
+    with pytest.raises(MediaError, match=message):
+        media.probe(getattr(qc_media, attr))
+
+
+@pytest.mark.parametrize(
+    ("attr", "message"),
+    [
+        ("text_as_mp4", "undecodable"),
+        ("audio_only", "not a video: no video stream"),
+        ("empty", "empty file"),
+    ],
+)
+def test_what_is_not_a_video_fails_before_the_analysis(
+    media_files: MediaFiles, attr: str, message: str
+) -> None:
+    with pytest.raises(MediaError, match=message):
+        media.probe(getattr(media_files, attr))
+
+
+def test_a_clip_whose_moov_is_at_the_end_analyses(media_files: MediaFiles, tmp_path: Path) -> None:
+    info, analysis = _analyse(media_files.moov_at_end, tmp_path)
+
+    assert analysis.frames == 50
+    assert analysis.sprite is not None and analysis.poster is not None
+
+
+def test_thumbnails_vtt_cues_follow_the_sprite() -> None:
+    geometry = media.SpriteGeometry(
+        columns=2, rows=2, count=3, tile_width=160, tile_height=90, interval_s=0.5
+    )
+
+    vtt = media.thumbnails_vtt(geometry, sprite_url="sprite.jpg", duration_s=1.2)
+
+    assert vtt == (
+        "WEBVTT\n\n"
+        "00:00:00.000 --> 00:00:00.500\nsprite.jpg#xywh=0,0,160,90\n\n"
+        "00:00:00.500 --> 00:00:01.000\nsprite.jpg#xywh=160,0,160,90\n\n"
+        "00:00:01.000 --> 00:00:01.200\nsprite.jpg#xywh=0,90,160,90\n"
+    )
+
+
+def test_long_clips_stretch_the_sprite_interval() -> None:
+    info = media.MediaInfo(
+        format_name="mp4", duration_s=600.0, width=1920, height=1080, fps=25, video_codec="h264"
+    )
+
+    geometry = media._sprite_geometry(info)
+
+    assert geometry.count == media.SPRITE_MAX_TILES
+    assert geometry.interval_s == 6.0
+    assert (geometry.columns, geometry.rows) == (10, 10)
+    vertical = media._sprite_geometry(dataclasses_replace(info, width=1080, height=1920))
+    assert (vertical.tile_width, vertical.tile_height) == (160, 284)
+
+
+def dataclasses_replace(info: media.MediaInfo, **changes) -> media.MediaInfo:
+    import dataclasses
+
+    return dataclasses.replace(info, **changes)
