@@ -28,6 +28,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 HOOKS = [f"Hook {n}" for n in range(1, 7)]
+TIMELINE = False
 
 
 def _render(request_dict: dict, out: str) -> None:
@@ -104,13 +105,39 @@ def pipeline(count: int, *, hooks: list[str], durations: list[int]) -> tuple[flo
     requests = list(
         GenerationJob.objects.filter(variant__brief=brief).values_list("request", flat=True)
     )
+    if TIMELINE:
+        _print_timeline(brief)
     return elapsed, requests
+
+
+def _print_timeline(brief) -> None:
+    """Where each job's time went, from the audit trail (seconds after the brief)."""
+    from generation.models import AuditEvent
+
+    t0 = brief.created_at
+    for job in brief.variants.all().values_list("jobs__pk", "jobs__clip__pk"):
+        job_id, clip_id = job
+        events = {
+            e.action: (e.created_at - t0).total_seconds()
+            for e in AuditEvent.objects.filter(
+                object_id__in=[str(job_id), str(clip_id)],
+                object_type__in=["generation.generationjob", "assets.clip"],
+            )
+        }
+        print(
+            f"  job {job_id}: rendered+submitted {events.get('job.submitted', 0):6.2f}"
+            f"  succeeded {events.get('job.succeeded', 0):6.2f}"
+            f"  clip ready {events.get('clip.ready', 0):6.2f}"
+        )
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--variants", type=int, nargs="+", default=[4, 12])
+    parser.add_argument("--timeline", action="store_true", help="print where each job's time went")
     args = parser.parse_args()
+    global TIMELINE
+    TIMELINE = args.timeline
 
     var = Path(tempfile.mkdtemp(prefix="greenlight-bench-"))
     env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "CELERY_BROKER_URL")}
