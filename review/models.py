@@ -1,25 +1,116 @@
 from __future__ import annotations
 
 from django.conf import settings
+from django.contrib.auth.models import Group
 from django.db import models
 from django.db.models import Q
 
 from assets.models import Clip
+from generation.models import Campaign
 from generation.statemachine import StatusMachine
 
 
-class Stage(models.Model):
-    """A review gate (creative, brand, legal…); clips pass them in `position` order."""
+class Rule(models.TextChoices):
+    ANY = "any", "Any one of the deciders"
+    ALL = "all", "All of the deciders"
+    QUORUM = "quorum", "N of the deciders"
 
-    name = models.CharField(max_length=80, unique=True)
-    position = models.PositiveSmallIntegerField(unique=True)
+
+class MemberRoles(models.TextChoices):
+    """Campaign roles whose members decide at a stage, beside the people and groups named."""
+
+    NONE = "", "Only the people and groups named"
+    REVIEWERS = "reviewer", "The campaign's reviewers"
+    APPROVERS = "approver", "The campaign's approvers"
+    BOTH = "reviewer,approver", "The campaign's reviewers and approvers"
+
+
+class StageFields(models.Model):
+    """What a stage template and a campaign's stage share."""
+
+    name = models.CharField(max_length=80)
+    position = models.PositiveSmallIntegerField()
     description = models.TextField(blank=True)
+    rule = models.CharField(max_length=10, choices=Rule.choices, default=Rule.ANY)
+    quorum = models.PositiveSmallIntegerField(
+        default=1, help_text="For the N-of-M rule: how many approvals pass the stage."
+    )
+    due_after = models.DurationField(
+        null=True, blank=True, help_text="Time the deciders have once a clip reaches the stage."
+    )
+    member_roles = models.CharField(
+        "campaign roles that decide",
+        max_length=30,
+        choices=MemberRoles.choices,
+        default=MemberRoles.NONE,
+        blank=True,
+    )
+    decider_groups = models.ManyToManyField(
+        Group, blank=True, related_name="+", help_text="Members of these groups decide here."
+    )
 
     class Meta:
+        abstract = True
         ordering = ["position"]
 
     def __str__(self) -> str:
         return self.name
+
+    @property
+    def roles(self) -> tuple[str, ...]:
+        return tuple(r for r in self.member_roles.split(",") if r)
+
+
+class StageTemplate(StageFields):
+    """The default stages ops manage; each new campaign gets a copy of them, in order."""
+
+    class Meta(StageFields.Meta):
+        constraints = [
+            models.UniqueConstraint(fields=["position"], name="stagetemplate_unique_position"),
+            models.UniqueConstraint(fields=["name"], name="stagetemplate_unique_name"),
+        ]
+
+
+class Stage(StageFields):
+    """A review gate of one campaign (creative, brand, legal…); clips pass them in order.
+
+    Who decides: the people named, members of the groups named and campaign members with the
+    roles named — always only members of the campaign, since nobody else can see its clips.
+    """
+
+    campaign = models.ForeignKey(Campaign, on_delete=models.CASCADE, related_name="stages")
+    deciders = models.ManyToManyField(
+        settings.AUTH_USER_MODEL, blank=True, related_name="deciding_stages"
+    )
+    commenters = models.ManyToManyField(
+        settings.AUTH_USER_MODEL,
+        blank=True,
+        related_name="commenting_stages",
+        help_text="Comment-only reviewers: asked for their view, but they do not decide.",
+    )
+
+    class Meta(StageFields.Meta):
+        ordering = ["campaign", "position"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["campaign", "position"], name="stage_unique_campaign_position"
+            ),
+            models.UniqueConstraint(fields=["campaign", "name"], name="stage_unique_campaign_name"),
+        ]
+
+
+class RejectReason(models.Model):
+    """A reason ops offer reviewers when they reject or ask for changes."""
+
+    label = models.CharField(max_length=120, unique=True)
+    position = models.PositiveSmallIntegerField(default=0)
+    active = models.BooleanField(default=True)
+
+    class Meta:
+        ordering = ["position", "label"]
+
+    def __str__(self) -> str:
+        return self.label
 
 
 class Review(StatusMachine, models.Model):
@@ -85,20 +176,77 @@ class Review(StatusMachine, models.Model):
         return self.status in self.OPEN
 
 
+class StageStep(models.Model):
+    """One stage a review passes through (Wagtail's TaskState beside its WorkflowState).
+
+    Decisions name their step; only the open step takes them, and a review has at most one
+    open step (a conditional unique constraint, not only code).
+    """
+
+    class Status(models.TextChoices):
+        OPEN = "open", "Open"
+        PASSED = "passed", "Passed"
+        REJECTED = "rejected", "Rejected"
+        CHANGES_REQUESTED = "changes_requested", "Changes requested"
+
+    review = models.ForeignKey(Review, on_delete=models.CASCADE, related_name="steps")
+    stage = models.ForeignKey(Stage, on_delete=models.PROTECT, related_name="steps")
+    status = models.CharField(max_length=20, choices=Status.choices, default=Status.OPEN)
+    opened_at = models.DateTimeField(auto_now_add=True)
+    closed_at = models.DateTimeField(null=True, blank=True)
+    due_at = models.DateTimeField(null=True, blank=True)
+    reminded_before_at = models.DateTimeField(null=True, blank=True)
+    reminded_after_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["opened_at", "pk"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["review"],
+                condition=Q(status="open"),
+                name="stagestep_one_open_per_review",
+            ),
+            models.UniqueConstraint(fields=["review", "stage"], name="stagestep_once_per_stage"),
+            models.CheckConstraint(
+                condition=Q(status__in=["open", "passed", "rejected", "changes_requested"]),
+                name="stagestep_status_valid",
+            ),
+            models.CheckConstraint(
+                condition=Q(status="open") | Q(closed_at__isnull=False),
+                name="stagestep_closed_has_time",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.review} at {self.stage} ({self.get_status_display()})"
+
+    @property
+    def is_open(self) -> bool:
+        return self.status == self.Status.OPEN
+
+
 class Decision(models.Model):
-    """One reviewer's verdict at one stage. Append-only: never updated, never deleted."""
+    """One reviewer's verdict at one stage step. Append-only: never updated, never deleted.
+
+    A retraction is a row too: it cancels the same user's earlier verdict at the same step.
+    """
 
     class Outcome(models.TextChoices):
         APPROVE = "approve", "Approve"
         REJECT = "reject", "Reject"
         REQUEST_CHANGES = "request_changes", "Request changes"
+        RETRACT = "retract", "Retract"
 
     review = models.ForeignKey(Review, on_delete=models.PROTECT, related_name="decisions")
+    step = models.ForeignKey(StageStep, on_delete=models.PROTECT, related_name="decisions")
     stage = models.ForeignKey(Stage, on_delete=models.PROTECT, related_name="decisions")
     user = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="decisions"
     )
     outcome = models.CharField(max_length=20, choices=Outcome.choices)
+    reason = models.ForeignKey(
+        RejectReason, null=True, blank=True, on_delete=models.PROTECT, related_name="decisions"
+    )
     note = models.TextField(blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
 
@@ -106,12 +254,13 @@ class Decision(models.Model):
         ordering = ["created_at", "pk"]
         constraints = [
             models.CheckConstraint(
-                condition=Q(outcome__in=["approve", "reject", "request_changes"]),
+                condition=Q(outcome__in=["approve", "reject", "request_changes", "retract"]),
                 name="decision_outcome_valid",
             ),
             # A rejection or change request must say why.
             models.CheckConstraint(
-                condition=Q(outcome="approve") | ~Q(note=""), name="decision_reason_required"
+                condition=Q(outcome__in=["approve", "retract"]) | ~Q(note=""),
+                name="decision_reason_required",
             ),
         ]
 

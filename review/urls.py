@@ -7,4 +7,5 @@ urlpatterns = [
     path("review/", views.queue, name="queue"),
     path("clips/<uuid:clip_uuid>/", views.clip_detail, name="clip_detail"),
     path("clips/<uuid:clip_uuid>/decide/", views.clip_decide, name="clip_decide"),
+    path("clips/<uuid:clip_uuid>/panel/", views.decision_panel, name="decision_panel"),
 ]

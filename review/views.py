@@ -14,6 +14,8 @@ from generation.services import can_create_brief
 from review import selectors, services
 from review.forms import DecisionForm
 
+PANEL = "review/decision_panel.html"
+
 
 @require_GET
 @login_required
@@ -32,11 +34,14 @@ def _clip_context(
     request: HtmxHttpRequest, clip: Clip, form: DecisionForm | None = None, error: str = ""
 ) -> dict:
     review = selectors.review_for_clip(clip=clip)
+    panel = selectors.review_panel(review=review, user=request.user) if review else None
     closed_with_notes = review is not None and review.status in (
         review.Status.REJECTED,
         review.Status.CHANGES_REQUESTED,
     )
-    decisions = list(review.decisions.all()) if review else []
+    decisions = panel.decisions if panel else []
+    step_id = panel.step.pk if panel and panel.step else ""
+    verdicts = [d for d in decisions if d.outcome != "retract"]
     return {
         "versions": list(
             Clip.objects.filter(variant_id=clip.variant_id)
@@ -45,12 +50,13 @@ def _clip_context(
         ),
         "can_regenerate": closed_with_notes
         and can_create_brief(user=request.user, campaign=clip.variant.brief.campaign),
-        "regenerate_notes": decisions[-1].note if closed_with_notes and decisions else "",
+        "regenerate_notes": verdicts[-1].note if closed_with_notes and verdicts else "",
         "clip": clip,
         "review": review,
+        "panel": panel,
         "decisions": decisions,
-        "can_decide": bool(review and services.can_decide(user=request.user, review=review)),
-        "form": form or DecisionForm(),
+        "can_decide": bool(panel and panel.can_decide),
+        "form": form or DecisionForm(initial={"step": step_id}),
         "error": error,
     }
 
@@ -62,10 +68,22 @@ def clip_detail(request: HtmxHttpRequest, clip_uuid: uuid.UUID) -> HttpResponse:
     return render(request, "review/clip_detail.html", _clip_context(request, clip))
 
 
+@require_GET
+@login_required
+def decision_panel(request: HtmxHttpRequest, clip_uuid: uuid.UUID) -> HttpResponse:
+    """The decision panel alone; an approved clip's panel polls this until it is archived."""
+    clip = access_clip(user=request.user, clip_uuid=clip_uuid)
+    return render(request, PANEL, _clip_context(request, clip))
+
+
 @require_POST
 @login_required
 def clip_decide(request: HtmxHttpRequest, clip_uuid: uuid.UUID) -> HttpResponse:
-    """Record a decision; htmx gets the decision panel back, a plain form post a redirect."""
+    """Record a decision; htmx gets the decision panel back, a plain form post a redirect.
+
+    Bad input is a 400 with the form's errors, a user the stage does not name a 403, a stage
+    that is no longer open (double click, a colleague was quicker) a 409 saying so.
+    """
     clip = access_clip(user=request.user, clip_uuid=clip_uuid)
     form = DecisionForm(request.POST)
     error = ""
@@ -78,9 +96,11 @@ def clip_decide(request: HtmxHttpRequest, clip_uuid: uuid.UUID) -> HttpResponse:
             try:
                 services.review_decide(
                     review_id=review.pk,
+                    step_id=form.cleaned_data["step"],
                     user=request.user,
                     outcome=form.cleaned_data["outcome"],
                     note=form.cleaned_data["note"],
+                    reason=form.cleaned_data["reason"],
                 )
             except services.NotAllowed as exc:
                 error, status = str(exc), 403
@@ -95,5 +115,5 @@ def clip_decide(request: HtmxHttpRequest, clip_uuid: uuid.UUID) -> HttpResponse:
     context = _clip_context(request, clip, form=form, error=error)
     if request.htmx:
         # htmx swaps only 2xx answers; the panel itself carries the error for the reviewer.
-        return render(request, "review/clip_detail.html#decision-panel", context)
+        return render(request, PANEL, context)
     return render(request, "review/clip_detail.html", context, status=status)

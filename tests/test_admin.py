@@ -31,7 +31,12 @@ def one_of_everything(superuser) -> None:
     clip = review.clip
     MembershipFactory(campaign=clip.variant.brief.campaign, role=Membership.Role.CREATOR)
     Decision.objects.create(
-        review=review, stage=review.stage, user=superuser, outcome="reject", note="no"
+        review=review,
+        step=review.steps.get(),
+        stage=review.stage,
+        user=superuser,
+        outcome="reject",
+        note="no",
     )
     ArchiveRecord.objects.create(
         clip=clip,
