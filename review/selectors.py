@@ -5,10 +5,12 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from django.db.models import QuerySet
+from django.db.models import CharField, Q, QuerySet
+from django.db.models.functions import Cast
 
 from assets.models import Clip
 from assets.selectors import CLIP_CAMPAIGN
+from generation.models import AuditEvent, Brief, Campaign, GenerationJob
 from generation.selectors import visible_to
 from review.models import Decision, Review, Stage, StageStep
 from review.services import DECIDING_ROLES, stage_deciders, step_verdicts
@@ -97,3 +99,28 @@ def review_panel(*, review: Review, user: Any) -> Panel:
         can_decide=can_decide,
         decisions=decisions,
     )
+
+
+def campaign_audit_events(*, campaign: Campaign) -> QuerySet[AuditEvent]:
+    """Every audit row about the campaign and what it holds, oldest first.
+
+    Audit rows name their object by type and id (a string), so each kind of object is matched
+    through a subquery of the campaign's ids cast to text: one query, however long the trail.
+    """
+
+    def ids(qs: QuerySet) -> Any:
+        return qs.annotate(text_id=Cast("pk", CharField())).values("text_id")
+
+    kinds = {
+        "generation.campaign": ids(Campaign.objects.filter(pk=campaign.pk)),
+        "generation.brief": ids(Brief.objects.filter(campaign=campaign)),
+        "generation.generationjob": ids(
+            GenerationJob.objects.filter(variant__brief__campaign=campaign)
+        ),
+        "assets.clip": ids(Clip.objects.filter(variant__brief__campaign=campaign)),
+        "review.review": ids(Review.objects.filter(clip__variant__brief__campaign=campaign)),
+    }
+    match = Q()
+    for object_type, object_ids in kinds.items():
+        match |= Q(object_type=object_type, object_id__in=object_ids)
+    return AuditEvent.objects.filter(match).select_related("actor").order_by("created_at", "pk")

@@ -1,20 +1,66 @@
 from __future__ import annotations
 
+import csv
+import json
 import uuid
 
 from django.contrib.auth.decorators import login_required
-from django.http import HttpResponse
+from django.core.exceptions import PermissionDenied
+from django.http import HttpResponse, StreamingHttpResponse
+from django.http.response import HttpResponseBase
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_POST
 
 from assets.models import Clip
 from assets.selectors import access_clip
 from config.http import HtmxHttpRequest
+from generation.models import Membership
+from generation.selectors import access_campaign
 from generation.services import can_create_brief
 from review import selectors, services
 from review.forms import DecisionForm
 
 PANEL = "review/decision_panel.html"
+AUDIT_COLUMNS = ["at", "actor", "action", "object_type", "object_id", "from", "to", "data"]
+
+
+class _Echo:
+    def write(self, value: str) -> str:
+        return value
+
+
+@require_GET
+@login_required
+def campaign_audit_csv(request: HtmxHttpRequest, slug: str) -> HttpResponseBase:
+    """The campaign's audit trail as CSV, streamed; for its approvers and auditors (users with
+    the audit event view permission). The trail itself is never editable."""
+    campaign = access_campaign(user=request.user, slug=slug)
+    is_approver = campaign.memberships.filter(
+        user=request.user, role=Membership.Role.APPROVER
+    ).exists()
+    if not (is_approver or request.user.has_perm("generation.view_auditevent")):
+        raise PermissionDenied("only approvers and auditors export the audit trail")
+    writer = csv.writer(_Echo())
+
+    def rows():
+        yield writer.writerow(AUDIT_COLUMNS)
+        for event in selectors.campaign_audit_events(campaign=campaign).iterator(chunk_size=2000):
+            yield writer.writerow(
+                [
+                    event.created_at.isoformat(),
+                    event.actor.get_username() if event.actor else "",
+                    event.action,
+                    event.object_type,
+                    event.object_id,
+                    event.from_state,
+                    event.to_state,
+                    json.dumps(event.data, sort_keys=True, default=str),
+                ]
+            )
+
+    response = StreamingHttpResponse(rows(), content_type="text/csv; charset=utf-8")
+    response["Content-Disposition"] = f'attachment; filename="audit-{campaign.slug}.csv"'
+    return response
 
 
 @require_GET

@@ -6,6 +6,7 @@ from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
 from generation.models import Membership
+from review import services
 from review.models import Decision, Review, StageStep
 from tests.factories import (
     ClipFactory,
@@ -323,3 +324,44 @@ def test_decide_needs_post(client) -> None:
     review = ReviewFactory()
     _login(client, review)
     assert client.get(_decide_url(review)).status_code == 405
+
+
+# --- audit export -----------------------------------------------------------------------------
+
+
+def test_audit_csv_for_an_approver_lists_the_campaigns_trail_only(client, no_enqueue) -> None:
+    import csv
+    import io
+
+    review = ReviewFactory()
+    campaign = review.clip.variant.brief.campaign
+    user = _login(client, review, Membership.Role.APPROVER)
+    client.post(_decide_url(review), {"step": _step(review), "outcome": "approve"})
+    other = ReviewFactory()
+    services.review_approve(
+        review_id=other.pk,
+        user=_login(client, other, Membership.Role.APPROVER),
+        step_id=_step(other),
+    )
+    client.force_login(user)
+
+    response = client.get(reverse("review:campaign_audit_csv", args=[campaign.slug]))
+
+    assert response.status_code == 200
+    assert response["Content-Type"] == "text/csv; charset=utf-8"
+    rows = list(csv.DictReader(io.StringIO(b"".join(response.streaming_content).decode())))
+    assert [(r["action"], r["object_id"], r["actor"]) for r in rows] == [
+        ("campaign.stages", str(campaign.pk), ""),
+        ("review.approve", str(review.pk), user.username),
+    ]
+    assert rows[1]["from"] == "pending" and rows[1]["to"] == "approved"
+
+
+@pytest.mark.parametrize("role", [Membership.Role.REVIEWER, Membership.Role.CREATOR])
+def test_audit_csv_is_403_for_other_roles_and_404_outside(client, role) -> None:
+    review = ReviewFactory()
+    slug = review.clip.variant.brief.campaign.slug
+    _login(client, review, role)
+    assert client.get(reverse("review:campaign_audit_csv", args=[slug])).status_code == 403
+    client.force_login(UserFactory(is_staff=True, is_superuser=True))
+    assert client.get(reverse("review:campaign_audit_csv", args=[slug])).status_code == 404
