@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from django import forms
 
-from review.models import Decision, RejectReason
+from review.models import Decision, NotificationPreference, RejectReason
 
 
 class DecisionForm(forms.Form):
@@ -34,3 +34,13 @@ class DecisionForm(forms.Form):
         if needs_reason and not note:
             self.add_error("note", "Say why: a rejection or change request needs a reason.")
         return data
+
+
+class PreferenceForm(forms.Form):
+    DEFAULT = NotificationPreference.Email.DIGEST
+
+    email = forms.ChoiceField(
+        choices=NotificationPreference.Email.choices,
+        widget=forms.RadioSelect,
+        label="Review email",
+    )

@@ -274,3 +274,83 @@ class Decision(models.Model):
 
     def delete(self, *args, **kwargs):
         raise ValueError("decisions are append-only")
+
+
+class NotificationPreference(models.Model):
+    """How a user wants review email: each message at once, a digest per burst, or none.
+
+    The in-app list shows everything either way.
+    """
+
+    class Email(models.TextChoices):
+        IMMEDIATE = "immediate", "Each message at once"
+        DIGEST = "digest", "One digest per burst"
+        OFF = "off", "No email (in-app only)"
+
+    user = models.OneToOneField(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="review_preference"
+    )
+    email = models.CharField(max_length=10, choices=Email.choices, default=Email.DIGEST)
+
+    def __str__(self) -> str:
+        return f"{self.user}: {self.get_email_display()}"
+
+
+class Notification(models.Model):
+    """One thing a user was told, in the app and (by preference) by email.
+
+    Written in the transaction of the change it reports, so it cannot be lost; the worker
+    sends it, and a failed or forgotten send is retried from this row.
+    """
+
+    class Kind(models.TextChoices):
+        WAITING = "waiting", "Waiting for you"
+        REMINDER = "reminder", "Due soon"
+        OVERDUE = "overdue", "Overdue"
+        DECISION = "decision", "Decision"
+        MENTION = "mention", "Mention"
+
+    class Status(models.TextChoices):
+        PENDING = "pending", "Waiting to be sent"
+        SENDING = "sending", "Sending"
+        SENT = "sent", "Emailed"
+        FAILED = "failed", "Failed, will retry"
+        IN_APP = "in_app", "In the app only"
+
+    class Delivery(models.TextChoices):
+        IMMEDIATE = "immediate", "At once"
+        DIGEST = "digest", "In a digest"
+        NONE = "none", "Not emailed"
+
+    recipient = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="notifications"
+    )
+    kind = models.CharField(max_length=10, choices=Kind.choices)
+    delivery = models.CharField(max_length=10, choices=Delivery.choices)
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.PENDING)
+    clip = models.ForeignKey(
+        Clip, null=True, blank=True, on_delete=models.CASCADE, related_name="notifications"
+    )
+    subject = models.CharField(max_length=200)
+    body = models.TextField()
+    url = models.URLField(max_length=500)
+    reply_to = models.EmailField(blank=True)
+    attempts = models.PositiveSmallIntegerField(default=0)
+    last_error = models.TextField(blank=True)
+    claimed_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+    sent_at = models.DateTimeField(null=True, blank=True)
+    read_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-pk"]
+        indexes = [models.Index(fields=["recipient", "status", "delivery"])]
+        constraints = [
+            models.CheckConstraint(
+                condition=~Q(status="sent") | Q(sent_at__isnull=False),
+                name="notification_sent_has_time",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.recipient}: {self.subject}"

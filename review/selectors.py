@@ -12,7 +12,7 @@ from assets.models import Clip
 from assets.selectors import CLIP_CAMPAIGN
 from generation.models import AuditEvent, Brief, Campaign, GenerationJob
 from generation.selectors import visible_to
-from review.models import Decision, Review, Stage, StageStep
+from review.models import Decision, Notification, Review, Stage, StageStep
 from review.services import DECIDING_ROLES, stage_deciders, step_verdicts
 
 REVIEW_CAMPAIGN = f"clip__{CLIP_CAMPAIGN}"
@@ -124,3 +124,8 @@ def campaign_audit_events(*, campaign: Campaign) -> QuerySet[AuditEvent]:
     for object_type, object_ids in kinds.items():
         match |= Q(object_type=object_type, object_id__in=object_ids)
     return AuditEvent.objects.filter(match).select_related("actor").order_by("created_at", "pk")
+
+
+def notifications_for(*, user: Any) -> QuerySet[Notification]:
+    """The user's notifications, newest first, with their clip for the link text."""
+    return Notification.objects.filter(recipient=user).order_by("-created_at", "-pk")

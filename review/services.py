@@ -21,6 +21,7 @@ from assets.models import Clip
 from assets.services import clip_archive
 from generation.audit import audit_record
 from generation.models import Campaign, Membership
+from review import notifications
 from review.models import (
     Decision,
     MemberRoles,
@@ -210,7 +211,7 @@ def review_open(*, clip: Clip) -> Review:
             clip=str(clip.uuid),
             stage=stages[0].name,
         )
-        _notify_on_commit("step_opened", step.pk)
+        notifications.notify_step_opened(step=step)
     return review
 
 
@@ -303,21 +304,14 @@ def review_decide(
         note=note,
         reason=reason.label if reason else "",
     )
-    _notify_on_commit("decided", decision.pk)
+    notifications.notify_decided(decision=decision)
     if next_step is not None:
-        _notify_on_commit("step_opened", next_step.pk)
+        notifications.notify_step_opened(step=next_step)
     if review.status == Review.S.APPROVED:
         from review.tasks import archive_review
 
         transaction.on_commit(partial(archive_review.delay, review.pk))
     return decision
-
-
-def _notify_on_commit(event: str, pk: int) -> None:
-    """Queue the emails and in-app notifications an event causes, once the change commits."""
-    from review import notifications
-
-    transaction.on_commit(partial(notifications.dispatch, event, pk))
 
 
 def review_approve(*, review_id: int, user: Any, note: str = "", **kw: Any) -> Decision:

