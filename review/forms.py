@@ -2,6 +2,7 @@ from __future__ import annotations
 
 from django import forms
 
+from generation.matrix import ASPECT_RATIOS, LANGUAGES
 from review.models import Decision, NotificationPreference, RejectReason
 
 
@@ -44,3 +45,34 @@ class PreferenceForm(forms.Form):
         widget=forms.RadioSelect,
         label="Review email",
     )
+
+
+class QueueFilterForm(forms.Form):
+    """The queue's filters (GET); an unknown value is a form error, shown above the list."""
+
+    scope = forms.ChoiceField(
+        choices=[("mine", "Waiting for me"), ("all", "All open")], required=False
+    )
+    campaign = forms.SlugField(required=False)
+    brief = forms.IntegerField(required=False, min_value=1)
+    stage = forms.CharField(required=False, max_length=80)
+    tag = forms.CharField(required=False, max_length=40)
+    language = forms.ChoiceField(choices=[("", "Any language"), *LANGUAGES], required=False)
+    aspect = forms.ChoiceField(choices=[("", "Any aspect"), *ASPECT_RATIOS], required=False)
+    qc = forms.ChoiceField(
+        choices=[("", "Any QC"), ("findings", "QC findings"), ("passed", "QC passed")],
+        required=False,
+    )
+    sort = forms.ChoiceField(
+        choices=[
+            ("oldest", "Oldest first"),
+            ("newest", "Newest first"),
+            ("due", "Due soonest"),
+            ("campaign", "Campaign"),
+        ],
+        required=False,
+    )
+
+
+class TagForm(forms.Form):
+    name = forms.CharField(max_length=40, label="Tag")

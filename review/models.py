@@ -2,8 +2,10 @@ from __future__ import annotations
 
 from django.conf import settings
 from django.contrib.auth.models import Group
+from django.core.validators import RegexValidator
 from django.db import models
 from django.db.models import Q
+from django.db.models.functions import Lower
 
 from assets.models import Clip
 from generation.models import Campaign
@@ -354,3 +356,61 @@ class Notification(models.Model):
 
     def __str__(self) -> str:
         return f"{self.recipient}: {self.subject}"
+
+
+class TagPolicy(models.Model):
+    """Per-campaign tagging rules: whether reviewers may add tags outside the vocabulary."""
+
+    campaign = models.OneToOneField(Campaign, on_delete=models.CASCADE, related_name="tag_policy")
+    free_tags = models.BooleanField(
+        default=False, help_text="Reviewers may add tags that are not in the vocabulary."
+    )
+
+    class Meta:
+        verbose_name_plural = "tag policies"
+
+    def __str__(self) -> str:
+        return f"{self.campaign}: {'free tags allowed' if self.free_tags else 'vocabulary only'}"
+
+
+class Tag(models.Model):
+    """A label for clips in one campaign: the vocabulary ops manage, or a free tag."""
+
+    campaign = models.ForeignKey(Campaign, on_delete=models.CASCADE, related_name="tags")
+    name = models.CharField(max_length=40)
+    colour = models.CharField(
+        max_length=7,
+        default="#718096",
+        validators=[RegexValidator(r"^#[0-9a-fA-F]{6}$", "Use a colour like #1f9d55.")],
+    )
+    controlled = models.BooleanField(
+        default=True, help_text="Part of the vocabulary ops manage (not added by a reviewer)."
+    )
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+
+    class Meta:
+        ordering = ["name"]
+        constraints = [
+            models.UniqueConstraint(Lower("name"), "campaign", name="tag_unique_name_per_campaign"),
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class ClipTag(models.Model):
+    clip = models.ForeignKey(Clip, on_delete=models.CASCADE, related_name="clip_tags")
+    tag = models.ForeignKey(Tag, on_delete=models.CASCADE, related_name="clip_tags")
+    added_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    added_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["tag__name"]
+        constraints = [models.UniqueConstraint(fields=["clip", "tag"], name="cliptag_unique")]
+
+    def __str__(self) -> str:
+        return f"{self.tag} on {self.clip}"

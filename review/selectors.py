@@ -5,26 +5,159 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from django.db.models import CharField, Q, QuerySet
+from django.db.models import CharField, F, OuterRef, Prefetch, Q, QuerySet, Subquery
 from django.db.models.functions import Cast
 
 from assets.models import Clip
 from assets.selectors import CLIP_CAMPAIGN
 from generation.models import AuditEvent, Brief, Campaign, GenerationJob
 from generation.selectors import visible_to
-from review.models import Decision, Notification, Review, Stage, StageStep
-from review.services import DECIDING_ROLES, stage_deciders, step_verdicts
+from review.models import ClipTag, Decision, Notification, Review, Stage, StageStep, Tag
+from review.services import stage_deciders, step_verdicts
 
 REVIEW_CAMPAIGN = f"clip__{CLIP_CAMPAIGN}"
 
 
-def review_queue(*, user: Any) -> QuerySet[Review]:
-    """Open reviews in the user's campaigns where they review or approve, oldest first."""
-    qs = Review.objects.filter(status__in=Review.OPEN).select_related(
-        "stage", "clip__variant__brief__campaign", "clip__job"
+@dataclass(frozen=True)
+class QueueFilters:
+    """What the queue page asks for; every field is optional except the scope."""
+
+    scope: str = "mine"  # "mine": waiting for my decision; "all": open in my campaigns
+    campaign: str = ""
+    brief: int | None = None
+    stage: str = ""
+    tag: str = ""
+    language: str = ""
+    aspect: str = ""
+    qc: str = ""  # "findings" or "passed"
+    sort: str = "oldest"
+
+
+SORTS = {
+    "oldest": ("created_at", "pk"),
+    "newest": ("-created_at", "-pk"),
+    "due": (F("due_at").asc(nulls_last=True), "created_at", "pk"),
+    "campaign": ("clip__variant__brief__campaign__name", "created_at", "pk"),
+}
+
+
+def deciding_stages(*, user: Any) -> QuerySet[Stage]:
+    """Stages where `user` decides: named, in a named group or in a named campaign role.
+
+    One filter() so the role condition applies to the user's own membership row.
+    """
+    return Stage.objects.filter(
+        Q(campaign__memberships__user=user)
+        & (
+            Q(deciders=user)
+            | Q(decider_groups__user=user)
+            | Q(campaign__memberships__role="reviewer", member_roles__contains="reviewer")
+            | Q(campaign__memberships__role="approver", member_roles__contains="approver")
+        )
+    ).values("pk")
+
+
+def waiting_for(qs: QuerySet[Review], *, user: Any) -> QuerySet[Review]:
+    """Narrow open reviews to those whose current stage waits for `user`'s decision."""
+    mine = Decision.objects.filter(
+        step__review=OuterRef("pk"), step__status=StageStep.Status.OPEN, user=user
+    ).order_by("-created_at", "-pk")
+    return (
+        qs.filter(stage_id__in=deciding_stages(user=user))
+        .annotate(my_last=Subquery(mine.values("outcome")[:1]))
+        .filter(Q(my_last__isnull=True) | Q(my_last=Decision.Outcome.RETRACT))
     )
-    qs = visible_to(qs, user=user, campaign=REVIEW_CAMPAIGN, roles=DECIDING_ROLES)
-    return qs.order_by("created_at", "pk")
+
+
+def review_queue(*, user: Any, filters: QueueFilters | None = None) -> QuerySet[Review]:
+    """Open reviews for the queue: waiting for `user` (scope "mine") or all open ones in the
+    user's campaigns, filtered and sorted; rows carry their clip, stage, due time and tags."""
+    filters = filters or QueueFilters()
+    open_step = StageStep.objects.filter(review=OuterRef("pk"), status=StageStep.Status.OPEN)
+    qs = visible_to(
+        Review.objects.filter(status__in=Review.OPEN), user=user, campaign=REVIEW_CAMPAIGN
+    )
+    if filters.scope != "all":
+        qs = waiting_for(qs, user=user)
+    if filters.campaign:
+        qs = qs.filter(clip__variant__brief__campaign__slug=filters.campaign)
+    if filters.brief:
+        qs = qs.filter(clip__variant__brief_id=filters.brief)
+    if filters.stage:
+        qs = qs.filter(stage__name=filters.stage)
+    if filters.tag:
+        qs = qs.filter(clip__clip_tags__tag__name__iexact=filters.tag)
+    if filters.language:
+        qs = qs.filter(clip__variant__language=filters.language)
+    if filters.aspect:
+        qs = qs.filter(clip__variant__aspect_ratio=filters.aspect)
+    if filters.qc == "findings":
+        qs = qs.exclude(clip__qc=[])
+    elif filters.qc == "passed":
+        qs = qs.filter(clip__qc=[])
+    qs = qs.annotate(due_at=Subquery(open_step.values("due_at")[:1]))
+    tags = Prefetch("clip__clip_tags", queryset=ClipTag.objects.select_related("tag"))
+    return (
+        qs.select_related("stage", "clip__variant__brief__campaign")
+        .prefetch_related(tags)
+        .order_by(*SORTS.get(filters.sort, SORTS["oldest"]))
+    )
+
+
+def queue_choices(*, user: Any) -> dict[str, list]:
+    """The values the queue's filters offer: the user's campaigns, their stages and tags."""
+    campaigns = visible_to(Campaign.objects.all(), user=user)
+    return {
+        "campaigns": list(campaigns.values_list("slug", "name").order_by("name")),
+        "stages": sorted(
+            set(Stage.objects.filter(campaign__in=campaigns).values_list("name", flat=True))
+        ),
+        "tags": list(
+            Tag.objects.filter(campaign__in=campaigns)
+            .order_by("name")
+            .values_list("name", flat=True)
+            .distinct()
+        ),
+    }
+
+
+def queue_neighbours(*, user: Any, review: Review) -> tuple[Review | None, Review | None]:
+    """The reviews before and after `review` in the user's waiting queue (oldest first)."""
+    qs = waiting_for(
+        visible_to(
+            Review.objects.filter(status__in=Review.OPEN), user=user, campaign=REVIEW_CAMPAIGN
+        ),
+        user=user,
+    ).select_related("clip")
+    key = Q(created_at=review.created_at)
+    before = (
+        qs.filter(Q(created_at__lt=review.created_at) | (key & Q(pk__lt=review.pk)))
+        .order_by("-created_at", "-pk")
+        .first()
+    )
+    after = (
+        qs.filter(Q(created_at__gt=review.created_at) | (key & Q(pk__gt=review.pk)))
+        .order_by("created_at", "pk")
+        .first()
+    )
+    return before, after
+
+
+def clip_tags(*, clip: Clip) -> list[ClipTag]:
+    return list(ClipTag.objects.filter(clip=clip).select_related("tag").order_by("tag__name"))
+
+
+def campaign_tag_names(*, campaign_ids: Any) -> list[Tag]:
+    """Tags to offer for autocomplete: the vocabulary first, then free tags."""
+    return list(Tag.objects.filter(campaign_id__in=campaign_ids).order_by("-controlled", "name"))
+
+
+def filter_by_tag(qs: QuerySet, *, clip: str, tag: str) -> QuerySet:
+    """Narrow any queryset that reaches a clip through `clip` (e.g. "clip" for archive
+    records) to clips carrying the tag `tag` (case-insensitive); used by the archive list."""
+    if not tag:
+        return qs
+    return qs.filter(**{f"{clip}__clip_tags__tag__name__iexact": tag})
 
 
 def recently_decided(*, user: Any, limit: int = 10) -> QuerySet[Review]:

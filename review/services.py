@@ -23,6 +23,7 @@ from generation.audit import audit_record
 from generation.models import Campaign, Membership
 from review import notifications
 from review.models import (
+    ClipTag,
     Decision,
     MemberRoles,
     RejectReason,
@@ -31,6 +32,8 @@ from review.models import (
     Stage,
     StageStep,
     StageTemplate,
+    Tag,
+    TagPolicy,
 )
 
 DECIDING_ROLES = (Membership.Role.REVIEWER, Membership.Role.APPROVER)
@@ -379,6 +382,7 @@ def review_provenance(*, review: Review) -> dict[str, Any]:
             for d in decisions
         ],
         "approved_at": review.decided_at,
+        "tags": sorted(ClipTag.objects.filter(clip=clip).values_list("tag__name", flat=True)),
     }
 
 
@@ -410,3 +414,74 @@ def review_archive(*, review_id: int) -> Review | None:
             action="review.archive", obj=review, from_state=previous, to_state=review.status
         )
     return review
+
+
+# --- tags -------------------------------------------------------------------------------------
+
+
+class TagError(ReviewError):
+    pass
+
+
+def can_tag(*, user: Any, campaign_id: int) -> bool:
+    """Reviewers, approvers and creators of the campaign tag its clips."""
+    return (
+        user.is_authenticated
+        and Membership.objects.filter(campaign_id=campaign_id, user=user).exists()
+    )
+
+
+def _tag_for(*, campaign: Campaign, name: str, user: Any) -> Tag:
+    name = " ".join(name.split())
+    if not name:
+        raise TagError("a tag needs a name")
+    if len(name) > 40:
+        raise TagError("a tag has at most 40 characters")
+    tag = Tag.objects.filter(campaign=campaign, name__iexact=name).first()
+    if tag is not None:
+        return tag
+    policy = TagPolicy.objects.filter(campaign=campaign).first()
+    if policy is None or not policy.free_tags:
+        raise TagError(f"“{name}” is not in this campaign's tags; ask ops to add it")
+    tag, _ = Tag.objects.get_or_create(
+        campaign=campaign,
+        name__iexact=name,
+        defaults={"name": name, "controlled": False, "created_by": user},
+    )
+    return tag
+
+
+@transaction.atomic
+def clips_tag(*, clips: Iterable[Clip], user: Any, name: str) -> Tag:
+    """Put one tag on clips of one campaign (a bulk action from the queue, or one clip).
+
+    The tag must be in the campaign's vocabulary unless the campaign allows free tags. Raises
+    TagError for an unknown tag or clips from several campaigns, NotAllowed for non-members.
+    """
+    clips = list(clips)
+    campaign_ids = {clip.variant.brief.campaign_id for clip in clips}
+    if len(campaign_ids) != 1:
+        raise TagError("choose clips of one campaign to tag together")
+    campaign = clips[0].variant.brief.campaign
+    if not can_tag(user=user, campaign_id=campaign.pk):
+        raise NotAllowed("only members of the campaign tag its clips")
+    tag = _tag_for(campaign=campaign, name=name, user=user)
+    existing = set(
+        ClipTag.objects.filter(tag=tag, clip__in=clips).values_list("clip_id", flat=True)
+    )
+    new = [ClipTag(clip=c, tag=tag, added_by=user) for c in clips if c.pk not in existing]
+    ClipTag.objects.bulk_create(new)
+    for row in new:
+        audit_record(action="clip.tag", obj=row.clip, actor=user, tag=tag.name)
+    return tag
+
+
+@transaction.atomic
+def clip_untag(*, clip: Clip, user: Any, tag_id: int) -> None:
+    """Take a tag off a clip (nothing happens when it is not on it)."""
+    if not can_tag(user=user, campaign_id=clip.variant.brief.campaign_id):
+        raise NotAllowed("only members of the campaign tag its clips")
+    row = ClipTag.objects.filter(clip=clip, tag_id=tag_id).select_related("tag").first()
+    if row is not None:
+        row.delete()
+        audit_record(action="clip.untag", obj=clip, actor=user, tag=row.tag.name)

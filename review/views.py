@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import csv
+import dataclasses
 import json
 import uuid
 
@@ -8,23 +9,31 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
-from django.http import HttpResponse, HttpResponseNotAllowed, StreamingHttpResponse
+from django.http import (
+    HttpResponse,
+    HttpResponseBadRequest,
+    HttpResponseNotAllowed,
+    StreamingHttpResponse,
+)
 from django.http.response import HttpResponseBase
 from django.shortcuts import redirect, render
+from django.template.defaultfilters import pluralize
+from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.http import require_GET, require_POST
 
 from assets.models import Clip
-from assets.selectors import access_clip
+from assets.selectors import access_clip, clips_visible_to
 from config.http import HtmxHttpRequest
 from generation.models import Membership
 from generation.selectors import access_campaign
 from generation.services import can_create_brief
 from review import notifications, selectors, services
-from review.forms import DecisionForm, PreferenceForm
+from review.forms import DecisionForm, PreferenceForm, QueueFilterForm, TagForm
 from review.models import Notification, NotificationPreference
 
 PANEL = "review/decision_panel.html"
+TAGS = "review/tags_panel.html"
 AUDIT_COLUMNS = ["at", "actor", "action", "object_type", "object_id", "from", "to", "data"]
 
 
@@ -101,17 +110,129 @@ def notification_list(request: HtmxHttpRequest) -> HttpResponse:
     )
 
 
+QUEUE_PAGE_SIZE = 50
+
+
+def _queue_filters(request: HtmxHttpRequest) -> tuple[QueueFilterForm, selectors.QueueFilters]:
+    form = QueueFilterForm(request.GET)
+    if not form.is_valid():
+        return form, selectors.QueueFilters()
+    data = {k: v for k, v in form.cleaned_data.items() if v not in ("", None)}
+    return form, selectors.QueueFilters(**data)
+
+
 @require_GET
 @login_required
 def queue(request: HtmxHttpRequest) -> HttpResponse:
-    return render(
-        request,
-        "review/queue.html",
-        {
-            "reviews": selectors.review_queue(user=request.user),
-            "decided": selectors.recently_decided(user=request.user),
-        },
+    """The review queue: waiting for me by default, filtered, sorted and paginated.
+
+    A bad filter value is a 400 with the form's error above an unfiltered list.
+    """
+    form, filters = _queue_filters(request)
+    reviews = selectors.review_queue(user=request.user, filters=filters)
+    page = Paginator(reviews, QUEUE_PAGE_SIZE).get_page(request.GET.get("page"))
+    query = request.GET.copy()
+    query.pop("page", None)
+    other_scope = "all" if filters.scope == "mine" else "mine"
+    counts = {
+        filters.scope: page.paginator.count,
+        other_scope: selectors.review_queue(
+            user=request.user, filters=dataclasses.replace(filters, scope=other_scope)
+        ).count(),
+    }
+    context = {
+        "page": page,
+        "reviews": list(page.object_list),
+        "filters": filters,
+        "form": form,
+        "counts": counts,
+        "choices": selectors.queue_choices(user=request.user),
+        "query": query.urlencode(),
+        "decided": selectors.recently_decided(user=request.user),
+        "now": timezone.now(),
+    }
+    template = "review/queue.html#queue-list" if request.htmx else "review/queue.html"
+    return render(request, template, context, status=200 if form.is_valid() else 400)
+
+
+@require_POST
+@login_required
+def queue_bulk_tag(request: HtmxHttpRequest) -> HttpResponse:
+    """Tag the clips ticked in the queue; back to the same queue page with a message."""
+    form = TagForm(request.POST)
+    back = request.POST.get("next", "")
+    if not back.startswith("/review/"):
+        back = reverse("review:queue")
+    uuids = []
+    for value in request.POST.getlist("clips"):
+        try:
+            uuids.append(uuid.UUID(value))
+        except ValueError:
+            return HttpResponseBadRequest("not a clip id")
+    clips = list(
+        clips_visible_to(user=request.user)
+        .filter(uuid__in=uuids)
+        .select_related("variant__brief__campaign")
     )
+    if not form.is_valid() or not clips or len(clips) != len(set(uuids)):
+        messages.error(request, "Tick the clips to tag and give a tag name.")
+        return redirect(back)
+    try:
+        tag = services.clips_tag(clips=clips, user=request.user, name=form.cleaned_data["name"])
+    except services.ReviewError as exc:
+        messages.error(request, str(exc)[:1].upper() + str(exc)[1:] + ".")
+    else:
+        messages.success(request, f"Tagged {len(clips)} clip{pluralize(len(clips))} “{tag.name}”.")
+    return redirect(back)
+
+
+def _tags_context(request: HtmxHttpRequest, clip: Clip, error: str = "") -> dict:
+    return {
+        "clip": clip,
+        "clip_tags": selectors.clip_tags(clip=clip),
+        "tag_options": selectors.campaign_tag_names(campaign_ids=[clip.variant.brief.campaign_id]),
+        "can_tag": services.can_tag(user=request.user, campaign_id=clip.variant.brief.campaign_id),
+        "tag_error": error,
+    }
+
+
+@require_POST
+@login_required
+def clip_tag(request: HtmxHttpRequest, clip_uuid: uuid.UUID) -> HttpResponse:
+    """Add a tag to a clip; htmx gets the tags panel, a plain post a redirect.
+
+    An unknown tag where free tags are off, or an empty name, is a 400 with the message.
+    """
+    clip = access_clip(user=request.user, clip_uuid=clip_uuid)
+    form = TagForm(request.POST)
+    error, status = "", 200
+    if not form.is_valid():
+        error, status = "Give the tag a name (at most 40 characters).", 400
+    else:
+        try:
+            services.clips_tag(clips=[clip], user=request.user, name=form.cleaned_data["name"])
+        except services.NotAllowed as exc:
+            error, status = str(exc), 403
+        except services.ReviewError as exc:
+            error, status = str(exc), 400
+    if request.htmx:
+        return render(request, TAGS, _tags_context(request, clip, error))
+    if status != 200:
+        return HttpResponse(error, status=status, content_type="text/plain; charset=utf-8")
+    return redirect(clip)
+
+
+@require_POST
+@login_required
+def clip_untag(request: HtmxHttpRequest, clip_uuid: uuid.UUID, tag_id: int) -> HttpResponse:
+    clip = access_clip(user=request.user, clip_uuid=clip_uuid)
+    try:
+        services.clip_untag(clip=clip, user=request.user, tag_id=tag_id)
+    except services.NotAllowed as exc:
+        return HttpResponse(str(exc), status=403, content_type="text/plain; charset=utf-8")
+    if request.htmx:
+        return render(request, TAGS, _tags_context(request, clip))
+    return redirect(clip)
 
 
 def _clip_context(
@@ -126,7 +247,13 @@ def _clip_context(
     decisions = panel.decisions if panel else []
     step_id = panel.step.pk if panel and panel.step else ""
     verdicts = [d for d in decisions if d.outcome != "retract"]
+    previous_clip = next_clip = None
+    if review is not None and review.is_open:
+        previous_clip, next_clip = selectors.queue_neighbours(user=request.user, review=review)
     return {
+        **_tags_context(request, clip),
+        "previous_in_queue": previous_clip,
+        "next_in_queue": next_clip,
         "versions": list(
             Clip.objects.filter(variant_id=clip.variant_id)
             .select_related("review")

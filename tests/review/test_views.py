@@ -160,7 +160,7 @@ def test_clip_detail_for_a_creator_has_no_decision_form(client) -> None:
     assert response.status_code == 200
     content = response.content.decode()
     assert 'id="decision-panel"' in content
-    assert "hx-post" not in content
+    assert f'hx-post="{_decide_url(review)}"' not in content
     assert "Only the deciders named for Creative review decide here." in content
 
 
