@@ -1,7 +1,19 @@
 from django.contrib import admin
+from django.utils.html import format_html
 
 from generation.admin import ViewOnlyAdmin
-from review.models import Decision, RejectReason, Review, Stage, StageStep, StageTemplate
+from review.models import (
+    Decision,
+    Notification,
+    NotificationPreference,
+    RejectReason,
+    Review,
+    Stage,
+    StageStep,
+    StageTemplate,
+    Tag,
+    TagPolicy,
+)
 
 STAGE_FIELDS = [
     "name",
@@ -99,3 +111,48 @@ class DecisionAdmin(ViewOnlyAdmin):
     list_filter = ["outcome", "created_at"]
     search_fields = ["note", "user__username", "review__clip__uuid"]
     list_select_related = ["review__clip__variant__brief", "stage", "user"]
+
+
+@admin.register(Tag)
+class TagAdmin(admin.ModelAdmin):
+    """A campaign's tag vocabulary (and the free tags reviewers added where allowed)."""
+
+    list_display = ["name", "campaign", "swatch", "controlled"]
+    list_filter = ["controlled", "campaign"]
+    search_fields = ["name", "campaign__name"]
+    list_select_related = ["campaign"]
+    fields = ["campaign", "name", "colour", "controlled", "created_by"]
+    readonly_fields = ["created_by"]
+
+    @admin.display(description="colour")
+    def swatch(self, obj: Tag) -> str:
+        return format_html(
+            '<span style="display:inline-block;width:14px;height:14px;border-radius:50%;'
+            'background:{};vertical-align:middle"></span> {}',
+            obj.colour,
+            obj.colour,
+        )
+
+
+@admin.register(TagPolicy)
+class TagPolicyAdmin(admin.ModelAdmin):
+    list_display = ["campaign", "free_tags"]
+    list_filter = ["free_tags"]
+    search_fields = ["campaign__name"]
+
+
+@admin.register(Notification)
+class NotificationAdmin(ViewOnlyAdmin):
+    """What was sent to whom; failed sends are retried by the worker, never deleted."""
+
+    list_display = ["created_at", "recipient", "kind", "delivery", "status", "attempts", "subject"]
+    list_filter = ["status", "kind", "delivery", "created_at"]
+    search_fields = ["subject", "recipient__username", "recipient__email"]
+    list_select_related = ["recipient"]
+
+
+@admin.register(NotificationPreference)
+class NotificationPreferenceAdmin(admin.ModelAdmin):
+    list_display = ["user", "email"]
+    list_filter = ["email"]
+    search_fields = ["user__username", "user__email"]

@@ -11,7 +11,7 @@ from django.urls import reverse
 from assets.models import ArchiveRecord
 from generation.audit import audit_record
 from generation.models import GenerationJob, Membership
-from review.models import Decision
+from review.models import Decision, Notification, NotificationPreference, Tag, TagPolicy
 from tests.factories import JobFactory, MembershipFactory, ReviewFactory, UserFactory
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("fast_password_hasher")]
@@ -48,6 +48,20 @@ def one_of_everything(superuser) -> None:
     )
     audit_record(action="job.failed", obj=clip.job, from_state="running", to_state="failed")
     Group.objects.create(name="Ops")
+    # Review's tags and notifications (issue 9).
+    campaign = clip.variant.brief.campaign
+    Tag.objects.create(campaign=campaign, name="Hero")
+    TagPolicy.objects.create(campaign=campaign, free_tags=True)
+    NotificationPreference.objects.create(user=superuser, email="digest")
+    Notification.objects.create(
+        recipient=superuser,
+        kind="waiting",
+        delivery="digest",
+        clip=clip,
+        subject="x waits for you",
+        body="x",
+        url="http://testserver/",
+    )
 
 
 def _url(model, view: str, *args) -> str:
