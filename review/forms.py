@@ -76,3 +76,10 @@ class QueueFilterForm(forms.Form):
 
 class TagForm(forms.Form):
     name = forms.CharField(max_length=40, label="Tag")
+
+
+class CommentForm(forms.Form):
+    body = forms.CharField(widget=forms.Textarea(attrs={"rows": 2}), max_length=4000, label="Comment")
+    at_s = forms.FloatField(required=False, min_value=0, widget=forms.HiddenInput)
+    end_s = forms.FloatField(required=False, min_value=0, widget=forms.HiddenInput)
+    parent = forms.IntegerField(required=False, min_value=1, widget=forms.HiddenInput)

@@ -4,7 +4,7 @@ from django.conf import settings
 from django.contrib.auth.models import Group
 from django.core.validators import RegexValidator
 from django.db import models
-from django.db.models import Q
+from django.db.models import F, Q
 from django.db.models.functions import Lower
 
 from assets.models import Clip
@@ -414,3 +414,66 @@ class ClipTag(models.Model):
 
     def __str__(self) -> str:
         return f"{self.tag} on {self.clip}"
+
+
+class Comment(models.Model):
+    """A remark on a clip, at a frame or over a range of frames, or on the whole clip.
+
+    Times are stored as frame numbers at the clip's frame rate, so they are exact and shown as
+    HH:MM:SS:FF; replies hang under a top-level comment; resolving is reversible.
+    """
+
+    clip = models.ForeignKey(Clip, on_delete=models.CASCADE, related_name="comments")
+    author = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="review_comments"
+    )
+    parent = models.ForeignKey(
+        "self", null=True, blank=True, on_delete=models.CASCADE, related_name="replies"
+    )
+    body = models.TextField(max_length=4000)
+    start_frame = models.PositiveIntegerField(null=True, blank=True)
+    end_frame = models.PositiveIntegerField(null=True, blank=True)
+    fps = models.FloatField(default=25.0)
+    drawing = models.JSONField(default=list, blank=True)
+    resolved_at = models.DateTimeField(null=True, blank=True)
+    resolved_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["created_at", "pk"]
+        indexes = [models.Index(fields=["clip", "parent", "created_at"])]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(end_frame__isnull=True)
+                | Q(start_frame__isnull=False, end_frame__gt=F("start_frame")),
+                name="comment_range_ordered",
+            ),
+            models.CheckConstraint(condition=Q(fps__gt=0), name="comment_fps_positive"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.author} on {self.clip}: {self.body[:40]}"
+
+    @staticmethod
+    def timecode(frame: int, fps: float) -> str:
+        rate = max(1, round(fps))
+        seconds, ff = divmod(frame, rate)
+        return f"{seconds // 3600:02d}:{seconds // 60 % 60:02d}:{seconds % 60:02d}:{ff:02d}"
+
+    @property
+    def start_s(self) -> float | None:
+        return None if self.start_frame is None else self.start_frame / self.fps
+
+    @property
+    def end_s(self) -> float | None:
+        return None if self.end_frame is None else self.end_frame / self.fps
+
+    @property
+    def start_tc(self) -> str:
+        return "" if self.start_frame is None else self.timecode(self.start_frame, self.fps)
+
+    @property
+    def end_tc(self) -> str:
+        return "" if self.end_frame is None else self.timecode(self.end_frame, self.fps)

@@ -12,7 +12,7 @@ from assets.models import Clip
 from assets.selectors import CLIP_CAMPAIGN
 from generation.models import AuditEvent, Brief, Campaign, GenerationJob
 from generation.selectors import visible_to
-from review.models import ClipTag, Decision, Notification, Review, Stage, StageStep, Tag
+from review.models import ClipTag, Comment, Decision, Notification, Review, Stage, StageStep, Tag
 from review.services import stage_deciders, step_verdicts
 
 REVIEW_CAMPAIGN = f"clip__{CLIP_CAMPAIGN}"
@@ -262,3 +262,23 @@ def campaign_audit_events(*, campaign: Campaign) -> QuerySet[AuditEvent]:
 def notifications_for(*, user: Any) -> QuerySet[Notification]:
     """The user's notifications, newest first, with their clip for the link text."""
     return Notification.objects.filter(recipient=user).order_by("-created_at", "-pk")
+
+
+def clip_comments(*, clip: Clip) -> QuerySet[Comment]:
+    """The clip's threads (top-level comments, oldest first) with authors and replies."""
+    replies = Comment.objects.select_related("author").order_by("created_at", "pk")
+    return (
+        Comment.objects.filter(clip=clip, parent__isnull=True)
+        .select_related("author", "resolved_by")
+        .prefetch_related(Prefetch("replies", queryset=replies))
+        .order_by("created_at", "pk")
+    )
+
+
+def comment_markers(*, clip: Clip) -> list[Comment]:
+    """Every timecoded thread of the clip, light enough for the lane under the video."""
+    return list(
+        Comment.objects.filter(clip=clip, parent__isnull=True, start_frame__isnull=False)
+        .only("pk", "start_frame", "end_frame", "fps", "resolved_at", "body", "clip_id")
+        .order_by("start_frame", "pk")
+    )

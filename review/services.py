@@ -7,6 +7,8 @@ never changed.
 
 from __future__ import annotations
 
+import math
+import re
 from collections.abc import Iterable
 from datetime import timedelta
 from functools import partial
@@ -24,8 +26,10 @@ from generation.models import Campaign, Membership
 from review import notifications
 from review.models import (
     ClipTag,
+    Comment,
     Decision,
     MemberRoles,
+    Notification,
     RejectReason,
     Review,
     Rule,
@@ -485,3 +489,118 @@ def clip_untag(*, clip: Clip, user: Any, tag_id: int) -> None:
     if row is not None:
         row.delete()
         audit_record(action="clip.untag", obj=clip, actor=user, tag=row.tag.name)
+
+
+# --- comments ---------------------------------------------------------------------------------
+
+MENTION = re.compile(r"(?<![\w@])@([\w.+-]{1,150})")
+
+
+def can_comment(*, user: Any, clip: Clip) -> bool:
+    """Members of the clip's campaign comment (comment-only reviewers must be members too)."""
+    return can_tag(user=user, campaign_id=clip.variant.brief.campaign_id)
+
+
+@transaction.atomic
+def comment_add(
+    *,
+    clip: Clip,
+    user: Any,
+    body: str,
+    at_s: float | None = None,
+    end_s: float | None = None,
+    parent_id: int | None = None,
+    drawing: list | None = None,
+) -> Comment:
+    """Comment on a clip at a time, over a range, or on the whole clip; or reply to a comment.
+
+    Times in seconds are turned into frames at the clip's frame rate (25 when unknown), so a
+    comment sticks to one exact frame. @username mentions of campaign members notify them.
+    Raises NotAllowed for non-members and ReviewError for empty text or a bad range.
+    """
+    if not can_comment(user=user, clip=clip):
+        raise NotAllowed("only members of the campaign comment on its clips")
+    body = body.strip()
+    if not body:
+        raise ReviewError("write something to comment")
+    fps = clip.fps or 25.0
+    duration = clip.duration_s or 0
+    parent = None
+    if parent_id is not None:
+        parent = Comment.objects.filter(pk=parent_id, clip=clip).first()
+        if parent is None:
+            raise ReviewError("that comment is not on this clip")
+        if parent.parent_id is not None:
+            parent = parent.parent  # replies stay one level deep
+        at_s = end_s = None
+    if end_s is not None and at_s is None:
+        raise ReviewError("a range needs a start")
+    for value in (at_s, end_s):
+        if value is not None and (value < 0 or (duration and value > duration + 1 / fps)):
+            raise ReviewError("that time is outside the clip")
+    # A video shows frame N from N/fps until (N+1)/fps: the frame on screen is the floor.
+    start_frame = math.floor(at_s * fps + 1e-6) if at_s is not None else None
+    end_frame = math.floor(end_s * fps + 1e-6) if end_s is not None else None
+    if end_frame is not None and end_frame <= start_frame:
+        raise ReviewError("a range must end after it starts")
+    comment = Comment.objects.create(
+        clip=clip,
+        author=user,
+        parent=parent,
+        body=body,
+        start_frame=start_frame,
+        end_frame=end_frame,
+        fps=fps,
+        drawing=drawing or [],
+    )
+    audit_record(action="comment.add", obj=clip, actor=user, comment=comment.pk)
+    _notify_mentions(comment=comment)
+    return comment
+
+
+def _notify_mentions(*, comment: Comment) -> None:
+    names = {m.lower() for m in MENTION.findall(comment.body)}
+    if not names:
+        return
+    User = get_user_model()
+    campaign_id = comment.clip.variant.brief.campaign_id
+    mentioned = [
+        u
+        for u in User.objects.filter(memberships__campaign_id=campaign_id).distinct()
+        if u.get_username().lower() in names and u.pk != comment.author_id
+    ]
+    clip = comment.clip
+    who = comment.author.get_full_name() or comment.author.get_username()
+    where = f" at {comment.start_tc}" if comment.start_frame is not None else ""
+    title = notifications.clip_title(clip)
+    notifications.notifications_queue(
+        recipients=mentioned,
+        kind=Notification.Kind.MENTION,
+        clip=clip,
+        subject=f"{who} mentioned you on {title}",
+        body=f"{who} wrote{where}: {comment.body}",
+        url=notifications.absolute_url(f"{clip.get_absolute_url()}#comment-{comment.pk}"),
+        reply_to=comment.author.email,
+    )
+
+
+@transaction.atomic
+def comment_resolve(*, comment_id: int, user: Any, resolved: bool = True) -> Comment:
+    """Resolve (or reopen) a top-level comment; replies follow their thread."""
+    comment = (
+        Comment.objects.select_for_update(of=("self",))
+        .select_related("clip__variant__brief")
+        .get(pk=comment_id)
+    )
+    if not can_comment(user=user, clip=comment.clip):
+        raise NotAllowed("only members of the campaign resolve its comments")
+    if comment.parent_id is not None:
+        raise ReviewError("resolve the thread, not a reply")
+    if resolved and comment.resolved_at is None:
+        comment.resolved_at, comment.resolved_by = timezone.now(), user
+    elif not resolved:
+        comment.resolved_at, comment.resolved_by = None, None
+    comment.save(update_fields=["resolved_at", "resolved_by"])
+    action = "comment.resolve" if resolved else "comment.reopen"
+    audit_record(action=action, obj=comment.clip, actor=user, comment=comment.pk)
+    return comment

@@ -12,6 +12,7 @@ from django.core.paginator import Paginator
 from django.http import (
     HttpResponse,
     HttpResponseBadRequest,
+    Http404,
     HttpResponseNotAllowed,
     StreamingHttpResponse,
 )
@@ -29,11 +30,12 @@ from generation.models import Membership
 from generation.selectors import access_campaign
 from generation.services import can_create_brief
 from review import notifications, selectors, services
-from review.forms import DecisionForm, PreferenceForm, QueueFilterForm, TagForm
-from review.models import Notification, NotificationPreference
+from review.forms import CommentForm, DecisionForm, PreferenceForm, QueueFilterForm, TagForm
+from review.models import Comment, Notification, NotificationPreference
 
 PANEL = "review/decision_panel.html"
 TAGS = "review/tags_panel.html"
+COMMENTS = "review/comments_panel.html"
 AUDIT_COLUMNS = ["at", "actor", "action", "object_type", "object_id", "from", "to", "data"]
 
 
@@ -186,6 +188,89 @@ def queue_bulk_tag(request: HtmxHttpRequest) -> HttpResponse:
     return redirect(back)
 
 
+COMMENTS_PAGE_SIZE = 50
+
+
+def _comments_context(
+    request: HtmxHttpRequest, clip: Clip, form: CommentForm | None = None, error: str = ""
+) -> dict:
+    page = Paginator(selectors.clip_comments(clip=clip), COMMENTS_PAGE_SIZE).get_page(
+        request.GET.get("cpage")
+    )
+    return {
+        "clip": clip,
+        "comment_page": page,
+        "comments": list(page.object_list),
+        "markers": selectors.comment_markers(clip=clip),
+        "comment_form": form or CommentForm(),
+        "can_comment": services.can_comment(user=request.user, clip=clip),
+        "comment_error": error,
+    }
+
+
+@require_POST
+@login_required
+def clip_comment(request: HtmxHttpRequest, clip_uuid: uuid.UUID) -> HttpResponse:
+    """Add a comment or reply; htmx gets the comments panel, a plain post a redirect to it.
+
+    Empty text, a time outside the clip or a range ending before it starts is a 400 with
+    the message; a non-member never gets here (404 from access_clip).
+    """
+    clip = access_clip(user=request.user, clip_uuid=clip_uuid)
+    form = CommentForm(request.POST)
+    error, status, comment = "", 200, None
+    if not form.is_valid():
+        error, status = "Write a comment (times must be positive numbers).", 400
+    else:
+        data = form.cleaned_data
+        try:
+            comment = services.comment_add(
+                clip=clip,
+                user=request.user,
+                body=data["body"],
+                at_s=data["at_s"],
+                end_s=data["end_s"],
+                parent_id=data["parent"],
+            )
+        except services.NotAllowed as exc:
+            error, status = str(exc), 403
+        except services.ReviewError as exc:
+            error, status = str(exc), 400
+    if request.htmx:
+        return render(
+            request,
+            COMMENTS,
+            _comments_context(request, clip, form if error else None, error),
+        )
+    if error:
+        return HttpResponse(error, status=status, content_type="text/plain; charset=utf-8")
+    return redirect(f"{clip.get_absolute_url()}#comment-{comment.pk}")
+
+
+@require_POST
+@login_required
+def comment_resolve(request: HtmxHttpRequest, comment_id: int, action: str) -> HttpResponse:
+    """Resolve or reopen a thread (action is "resolve" or "reopen", anything else a 404)."""
+    if action not in ("resolve", "reopen"):
+        raise Http404("no such action")
+    visible = clips_visible_to(user=request.user).values("pk")
+    comment = Comment.objects.filter(pk=comment_id, clip_id__in=visible).first()
+    if comment is None:
+        raise Http404("no such comment")
+    try:
+        services.comment_resolve(
+            comment_id=comment.pk, user=request.user, resolved=action == "resolve"
+        )
+    except services.NotAllowed as exc:
+        return HttpResponse(str(exc), status=403, content_type="text/plain; charset=utf-8")
+    except services.ReviewError as exc:
+        return HttpResponse(str(exc), status=400, content_type="text/plain; charset=utf-8")
+    clip = access_clip(user=request.user, clip_uuid=comment.clip.uuid)
+    if request.htmx:
+        return render(request, COMMENTS, _comments_context(request, clip))
+    return redirect(f"{clip.get_absolute_url()}#comment-{comment.pk}")
+
+
 def _tags_context(request: HtmxHttpRequest, clip: Clip, error: str = "") -> dict:
     return {
         "clip": clip,
@@ -252,6 +337,7 @@ def _clip_context(
         previous_clip, next_clip = selectors.queue_neighbours(user=request.user, review=review)
     return {
         **_tags_context(request, clip),
+        **_comments_context(request, clip),
         "previous_in_queue": previous_clip,
         "next_in_queue": next_clip,
         "versions": list(

@@ -130,7 +130,19 @@
       form.querySelector("textarea").focus();
     }
   });
+  // The lane is rendered in the comments panel (so it works without JS as a list of links)
+  // and moved right under the page's <video>, wherever the player markup puts it.
+  function placeLane() {
+    const v = video();
+    const fresh = document.querySelector("#comments-panel [data-comments-lane]");
+    if (!v || !fresh) return;
+    const placed = document.querySelector("[data-comments-lane].placed");
+    fresh.classList.add("placed");
+    if (placed && placed !== fresh) placed.replaceWith(fresh);
+    else v.insertAdjacentElement("afterend", fresh);
+  }
   document.addEventListener("DOMContentLoaded", () => {
+    placeLane();
     const v = video();
     if (v) {
       v.addEventListener("loadedmetadata", layoutLane);
@@ -138,5 +150,5 @@
     }
     layoutLane();
   });
-  document.addEventListener("htmx:afterSwap", layoutLane);
+  document.addEventListener("htmx:afterSwap", () => { placeLane(); layoutLane(); });
 })();
