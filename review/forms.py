@@ -79,7 +79,9 @@ class TagForm(forms.Form):
 
 
 class CommentForm(forms.Form):
-    body = forms.CharField(widget=forms.Textarea(attrs={"rows": 2}), max_length=4000, label="Comment")
+    body = forms.CharField(
+        widget=forms.Textarea(attrs={"rows": 2}), max_length=4000, label="Comment"
+    )
     at_s = forms.FloatField(required=False, min_value=0, widget=forms.HiddenInput)
     end_s = forms.FloatField(required=False, min_value=0, widget=forms.HiddenInput)
     parent = forms.IntegerField(required=False, min_value=1, widget=forms.HiddenInput)

@@ -10,9 +10,9 @@ from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
 from django.http import (
+    Http404,
     HttpResponse,
     HttpResponseBadRequest,
-    Http404,
     HttpResponseNotAllowed,
     StreamingHttpResponse,
 )
