@@ -18,7 +18,7 @@ class DecisionForm(forms.Form):
         label="Reason",
     )
     note = forms.CharField(
-        widget=forms.Textarea(attrs={"rows": 2}),
+        widget=forms.Textarea(attrs={"rows": 2, "placeholder": "Note for the creator…"}),
         max_length=4000,
         required=False,
         label="Note",

@@ -398,3 +398,41 @@ def test_notification_list_mirrors_what_was_sent_and_sets_the_preference(client,
     assert ok.status_code == 302
     assert NotificationPreference.objects.get(user=user).email == "off"
     assert client.delete(reverse("review:notifications")).status_code == 405
+
+
+# --- small things a new user saw ----------------------------------------------------------------
+
+
+def test_seen_by_a_new_user(client, no_enqueue) -> None:
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from review.templatetags.review_tags import ago
+
+    now = timezone.now()
+    assert ago(now - timedelta(seconds=20), now) == "just now"
+    assert ago(now - timedelta(minutes=3, seconds=5), now) == "3\xa0minutes ago"
+
+    review = ReviewFactory()
+    _login(client, review, Membership.Role.APPROVER)
+    queue = client.get(reverse("review:queue")).content.decode()
+    assert "0 minutes ago" not in queue and "0\xa0minutes ago" not in queue
+    assert "just now" in queue
+    page = client.get(review.clip.get_absolute_url()).content.decode()
+    assert "None yet." not in page  # no numbered empty list
+    assert "QC passed" in page  # a clip without findings says so
+    assert 'rel="icon" href="/static/favicon.svg"' in page
+
+
+def test_an_approved_panel_polls_until_archived(client, no_enqueue) -> None:
+    review = ReviewFactory()
+    _login(client, review, Membership.Role.APPROVER)
+    client.post(_decide_url(review), {"step": _step(review), "outcome": "approve"})
+    panel_url = reverse("review:decision_panel", args=[review.clip.uuid])
+
+    approved = client.get(panel_url).content.decode()
+    assert f'hx-get="{panel_url}"' in approved and 'hx-trigger="every 2s"' in approved
+    Review.objects.filter(pk=review.pk).update(status=Status.ARCHIVED)
+    archived = client.get(panel_url).content.decode()
+    assert "hx-trigger" not in archived and "Archived" in archived
