@@ -168,7 +168,13 @@ class Review(StatusMachine, models.Model):
                 name="review_open_has_stage",
             ),
         ]
-        indexes = [models.Index(fields=["status", "updated_at"])]
+        indexes = [
+            models.Index(fields=["status", "updated_at"]),
+            # The queue: open reviews at the user's stages, oldest first.
+            models.Index(fields=["stage", "status", "created_at"]),
+            models.Index(fields=["created_at", "id"]),
+            models.Index(fields=["decided_at"]),
+        ]
 
     def __str__(self) -> str:
         return f"Review of {self.clip} ({self.get_status_display()})"

@@ -132,7 +132,9 @@ def queue(request: HtmxHttpRequest) -> HttpResponse:
     """
     form, filters = _queue_filters(request)
     reviews = selectors.review_queue(user=request.user, filters=filters)
-    page = Paginator(reviews, QUEUE_PAGE_SIZE).get_page(request.GET.get("page"))
+    page = Paginator(reviews.values_list("pk", flat=True), QUEUE_PAGE_SIZE).get_page(
+        request.GET.get("page")
+    )
     query = request.GET.copy()
     query.pop("page", None)
     other_scope = "all" if filters.scope == "mine" else "mine"
@@ -144,7 +146,7 @@ def queue(request: HtmxHttpRequest) -> HttpResponse:
     }
     context = {
         "page": page,
-        "reviews": list(page.object_list),
+        "reviews": selectors.queue_rows(ids=list(page.object_list)),
         "filters": filters,
         "form": form,
         "counts": counts,
