@@ -7,6 +7,7 @@ from decimal import Decimal
 
 import factory
 from django.contrib.auth import get_user_model
+from django.utils import timezone as django_timezone
 
 from assets.models import Clip
 from generation.models import Brief, Campaign, GenerationJob, Membership, Variant
@@ -145,6 +146,9 @@ class ReviewFactory(factory.django.DjangoModelFactory):
     clip = factory.SubFactory(ClipFactory)
     stage = factory.LazyAttribute(lambda r: default_stage(r.clip.variant.brief.campaign))
     status = Review.Status.PENDING
+    decided_at = factory.LazyAttribute(
+        lambda r: None if r.status in Review.OPEN else django_timezone.now()
+    )
 
     @factory.post_generation
     def _step(obj, create, extracted, **kwargs):
