@@ -328,6 +328,26 @@ GREENLIGHT_ACCEL_REDIRECT = {
     "archive": env.str("GREENLIGHT_ARCHIVE_ACCEL_REDIRECT", default=""),
 }
 
+# --- Review and email
+# Seconds a digest gathers after the first notification of a burst; seconds before a stage's
+# due time that undecided deciders are reminded; a failed email is retried this many seconds
+# later, at most this many times.
+GREENLIGHT_DIGEST_INTERVAL = env.int("GREENLIGHT_DIGEST_INTERVAL", default=300)
+GREENLIGHT_REMINDER_BEFORE = env.int("GREENLIGHT_REMINDER_BEFORE", default=3600)
+GREENLIGHT_EMAIL_RETRY_AFTER = env.int("GREENLIGHT_EMAIL_RETRY_AFTER", default=120)
+GREENLIGHT_EMAIL_MAX_ATTEMPTS = env.int("GREENLIGHT_EMAIL_MAX_ATTEMPTS", default=8)
+CELERY_BEAT_SCHEDULE = {
+    **CELERY_BEAT_SCHEDULE,
+    "remind-due-reviews": {
+        "task": "review.tasks.remind_due_reviews",
+        "schedule": _RECONCILE_EVERY,
+    },
+    "retry-notifications": {
+        "task": "review.tasks.retry_notifications",
+        "schedule": _RECONCILE_EVERY,
+    },
+}
+
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,

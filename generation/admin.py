@@ -119,7 +119,7 @@ class GenerationJobAdmin(admin.ModelAdmin):
     ]
     actions = ["cancel_jobs", "retry_jobs"]
 
-    @admin.action(description="Cancel selected jobs")
+    @admin.action(description="Cancel selected jobs", permissions=["change"])
     def cancel_jobs(self, request, queryset):
         done = 0
         for job in queryset:
@@ -133,7 +133,9 @@ class GenerationJobAdmin(admin.ModelAdmin):
             f"Canceled {done} job(s); any with a request at the provider end once it confirms.",
         )
 
-    @admin.action(description="Queue a new attempt of the selected jobs' variants")
+    @admin.action(
+        description="Queue a new attempt of the selected jobs' variants", permissions=["change"]
+    )
     def retry_jobs(self, request, queryset):
         queued = 0
         for variant in {job.variant for job in queryset.select_related("variant__brief")}:

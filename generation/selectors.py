@@ -14,15 +14,16 @@ from generation.models import Brief, Campaign, GenerationJob, Variant
 def visible_to(
     qs: QuerySet, *, user: Any, campaign: str = "", roles: tuple[str, ...] = ()
 ) -> QuerySet:
-    """Narrow `qs` to rows in campaigns the user belongs to; staff see everything.
+    """Narrow `qs` to rows in campaigns the user belongs to.
 
     The one place Greenlight's visibility rule is written. `campaign` is the lookup path from
     the queryset's model to its Campaign ("" for campaigns themselves, "brief__campaign" for
     variants…); `roles` further requires one of those membership roles. Both conditions go in
-    one `filter()` so they apply to the same membership row.
+    one `filter()` so they apply to the same membership row. Staff and superuser flags are
+    not campaign roles: they open the admin (by model permissions), not campaigns.
     """
-    if user.is_staff:
-        return qs
+    if not user.is_authenticated:
+        return qs.none()
     prefix = f"{campaign}__" if campaign else ""
     lookups: dict[str, Any] = {f"{prefix}memberships__user": user}
     if roles:
@@ -39,7 +40,7 @@ def get_or_404(qs: QuerySet, what: str, **lookup: Any) -> Any:
 
 
 def campaigns_for_user(*, user: Any) -> QuerySet[Campaign]:
-    """Campaigns `user` can see: all for staff, otherwise those they are a member of."""
+    """Campaigns `user` is a member of."""
     return visible_to(Campaign.objects.all(), user=user)
 
 

@@ -135,8 +135,9 @@ class BriefInput:
 
 
 def can_create_brief(*, user: Any, campaign: Campaign) -> bool:
-    if user.is_staff:
-        return True
+    """Creators of the campaign write briefs; staff status is not a campaign role."""
+    if not user.is_authenticated:
+        return False
     return Membership.objects.filter(
         campaign=campaign, user=user, role=Membership.Role.CREATOR
     ).exists()

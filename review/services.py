@@ -7,19 +7,46 @@ never changed.
 
 from __future__ import annotations
 
+import math
+import re
+from collections.abc import Iterable
+from datetime import timedelta
 from functools import partial
 from typing import Any
 
+from django.contrib.auth import get_user_model
 from django.db import transaction
+from django.db.models import Q, QuerySet
 from django.utils import timezone
 
 from assets.models import Clip
 from assets.services import clip_archive
 from generation.audit import audit_record
-from generation.models import Membership
-from review.models import Decision, Review, Stage
+from generation.models import Campaign, Membership
+from review import notifications
+from review.models import (
+    ClipTag,
+    Comment,
+    Decision,
+    MemberRoles,
+    Notification,
+    RejectReason,
+    Review,
+    Rule,
+    Stage,
+    StageStep,
+    StageTemplate,
+    Tag,
+    TagPolicy,
+)
 
 DECIDING_ROLES = (Membership.Role.REVIEWER, Membership.Role.APPROVER)
+ALREADY_DECIDED = "already decided at this stage"
+STEP_STATUS = {
+    Decision.Outcome.APPROVE: StageStep.Status.PASSED,
+    Decision.Outcome.REJECT: StageStep.Status.REJECTED,
+    Decision.Outcome.REQUEST_CHANGES: StageStep.Status.CHANGES_REQUESTED,
+}
 
 
 class ReviewError(Exception):
@@ -34,86 +61,242 @@ class NotAllowed(ReviewError):
     pass
 
 
-def can_decide(*, user: Any, review: Review) -> bool:
-    """True for staff and for reviewers or approvers on the clip's campaign."""
-    if not user.is_authenticated:
-        return False
-    if user.is_staff:
-        return True
-    campaign_id = review.clip.variant.brief.campaign_id
-    return Membership.objects.filter(
-        campaign_id=campaign_id, user=user, role__in=DECIDING_ROLES
-    ).exists()
+# --- stages -----------------------------------------------------------------------------------
 
 
-def first_stage() -> Stage:
-    stage = Stage.objects.order_by("position").first()
-    if stage is None:
-        # The data migration creates one; an ops user may have deleted them all.
-        stage = Stage.objects.create(name="Creative review", position=1)
+def campaign_stages(*, campaign: Campaign) -> list[Stage]:
+    """The campaign's stages in order, copied from the templates when it has none yet."""
+    stages = list(Stage.objects.filter(campaign=campaign).order_by("position"))
+    if not stages:
+        stages = stages_copy_templates(campaign=campaign)
+    return stages
+
+
+@transaction.atomic
+def stages_copy_templates(*, campaign: Campaign) -> list[Stage]:
+    """Give a campaign a copy of the stage templates (a "Creative review" if there are none).
+
+    Does nothing when the campaign has stages already. Locks the campaign row so two first
+    clips of a new campaign cannot both copy.
+    """
+    Campaign.objects.select_for_update().filter(pk=campaign.pk).first()
+    existing = list(Stage.objects.filter(campaign=campaign).order_by("position"))
+    if existing:
+        return existing
+    templates = list(StageTemplate.objects.prefetch_related("decider_groups"))
+    if not templates:
+        templates = [
+            StageTemplate(
+                name="Creative review",
+                position=1,
+                description="Does the clip follow the brief, and is it good enough to ship?",
+                member_roles=MemberRoles.BOTH,
+            )
+        ]
+    stages = []
+    for template in templates:
+        stage = Stage.objects.create(
+            campaign=campaign,
+            name=template.name,
+            position=template.position,
+            description=template.description,
+            rule=template.rule,
+            quorum=template.quorum,
+            due_after=template.due_after,
+            member_roles=template.member_roles,
+        )
+        if template.pk is not None:
+            stage.decider_groups.set(template.decider_groups.all())
+        stages.append(stage)
+    audit_record(action="campaign.stages", obj=campaign, stages=[stage.name for stage in stages])
+    return stages
+
+
+def stage_add(
+    *,
+    campaign: Campaign,
+    name: str,
+    rule: str = Rule.ANY,
+    quorum: int = 1,
+    member_roles: str = "",
+    deciders: Iterable[Any] = (),
+    due_after: timedelta | None = None,
+) -> Stage:
+    """Append a stage to the end of a campaign's stages."""
+    stages = campaign_stages(campaign=campaign)
+    stage = Stage.objects.create(
+        campaign=campaign,
+        name=name,
+        position=(stages[-1].position + 1) if stages else 1,
+        rule=rule,
+        quorum=quorum,
+        member_roles=member_roles,
+        due_after=due_after,
+    )
+    stage.deciders.set(list(deciders))
     return stage
+
+
+def stage_deciders(*, stage: Stage) -> QuerySet:
+    """Users who decide at `stage`: campaign members named, in a named group or in a role."""
+    who = Q(pk__in=stage.deciders.values("pk")) | Q(groups__in=stage.decider_groups.all())
+    if stage.roles:
+        who |= Q(memberships__role__in=stage.roles)
+    # One filter() so the role applies to the same membership row as the campaign.
+    return (
+        get_user_model()
+        .objects.filter(Q(memberships__campaign_id=stage.campaign_id) & who)
+        .distinct()
+        .order_by("username")
+    )
+
+
+def step_verdicts(*, step: StageStep) -> dict[int, Decision]:
+    """Each user's standing decision at a step: their last row, unless it was a retraction."""
+    latest: dict[int, Decision] = {}
+    for decision in sorted(step.decisions.all(), key=lambda d: (d.created_at, d.pk)):
+        latest[decision.user_id] = decision
+    return {u: d for u, d in latest.items() if d.outcome != Decision.Outcome.RETRACT}
+
+
+def _step_outcome(*, step: StageStep, decider_ids: set[int]) -> str | None:
+    """The outcome that closes the step now, or None while it stays open.
+
+    The worst standing decision wins: one rejection rejects, one change request asks for
+    changes; otherwise the stage passes once enough deciders approve for its rule.
+    """
+    verdicts = step_verdicts(step=step)
+    outcomes = {d.outcome for d in verdicts.values()}
+    for worst in (Decision.Outcome.REJECT, Decision.Outcome.REQUEST_CHANGES):
+        if worst in outcomes:
+            return worst
+    approvals = {u for u, d in verdicts.items() if d.outcome == Decision.Outcome.APPROVE}
+    stage = step.stage
+    if stage.rule == Rule.ALL:
+        needed = len(decider_ids)
+    elif stage.rule == Rule.QUORUM:
+        needed = min(stage.quorum, len(decider_ids))
+    else:
+        needed = 1
+    if len(approvals & decider_ids) >= max(needed, 1):
+        return Decision.Outcome.APPROVE
+    return None
+
+
+def _step_open(*, review: Review, stage: Stage) -> StageStep:
+    now = timezone.now()
+    due_at = now + stage.due_after if stage.due_after else None
+    return StageStep.objects.create(review=review, stage=stage, due_at=due_at)
+
+
+def can_decide(*, user: Any, review: Review, step: StageStep | None = None) -> bool:
+    """True when `user` is one of the deciders of the review's open step."""
+    if not user.is_authenticated or not review.is_open:
+        return False
+    stage = step.stage if step is not None else review.stage
+    return stage_deciders(stage=stage).filter(pk=user.pk).exists()
+
+
+def open_step(*, review: Review) -> StageStep | None:
+    return review.steps.filter(status=StageStep.Status.OPEN).select_related("stage").first()
+
+
+# --- reviews ----------------------------------------------------------------------------------
 
 
 @transaction.atomic
 def review_open(*, clip: Clip) -> Review:
-    """Open the review of a ready clip at the first stage (idempotent)."""
-    review, created = Review.objects.get_or_create(clip=clip, defaults={"stage": first_stage()})
+    """Open the review of a ready clip at the campaign's first stage (idempotent)."""
+    stages = campaign_stages(campaign=clip.variant.brief.campaign)
+    review, created = Review.objects.get_or_create(clip=clip, defaults={"stage": stages[0]})
     if created:
-        audit_record(action="review.open", obj=review, to_state=review.status, clip=str(clip.uuid))
+        step = _step_open(review=review, stage=stages[0])
+        audit_record(
+            action="review.open",
+            obj=review,
+            to_state=review.status,
+            clip=str(clip.uuid),
+            stage=stages[0].name,
+        )
+        notifications.notify_step_opened(step=step)
     return review
 
 
 @transaction.atomic
-def review_decide(*, review_id: int, user: Any, outcome: str, note: str = "") -> Decision:
-    """Record a decision and move the review.
+def review_decide(
+    *,
+    review_id: int,
+    user: Any,
+    outcome: str,
+    step_id: int,
+    note: str = "",
+    reason: RejectReason | None = None,
+) -> Decision:
+    """Record a decision at the review's open stage step and move the review.
 
-    Locks the review row, so two reviewers deciding at once are serialised: both decisions are
-    recorded when they agree (the second concurs with a review already closed by the same
-    outcome at the same stage); a decision that disagrees with one that has just closed the
-    review raises ReviewClosed and writes nothing. Approval at the last stage queues the
-    archive copy after commit. Raises NotAllowed for users who may not decide and ReviewError
-    for a rejection or change request without a reason.
+    Locks the review row, so decisions on one review are serialised. `step_id` is the step the
+    reviewer saw (the form carries it); a step that is no longer open, or one this user has
+    already decided at, refuses with "already decided at this stage" and writes nothing, so a
+    double-clicked Approve can never count at the next stage. `step_id` is required for that
+    reason: "whatever stage is open now" is exactly the bug it prevents. Raises NotAllowed for
+    users the stage does not name, ReviewClosed for a closed review or step, ReviewError for
+    bad input. Approval at the last stage queues the archive copy after commit.
     """
     review = (
         Review.objects.select_for_update(of=("self",))
-        .select_related("clip__variant__brief", "stage")
+        .select_related("clip__variant__brief__campaign", "stage")
         .get(pk=review_id)
     )
     if outcome not in Decision.Outcome.values:
         raise ReviewError(f"unknown decision {outcome!r}")
     note = note.strip()
-    if outcome != Decision.Outcome.APPROVE and not note:
+    if outcome in (Decision.Outcome.REJECT, Decision.Outcome.REQUEST_CHANGES) and not note:
         raise ReviewError("say why: a rejection or change request needs a reason")
-    if not can_decide(user=user, review=review):
-        raise NotAllowed("only reviewers and approvers on this campaign may decide")
+    step = StageStep.objects.filter(review=review, pk=step_id).select_related("stage").first()
+    if step is None:
+        raise ReviewError("that stage is not part of this review")
+    if not step.is_open or not review.is_open:
+        raise ReviewClosed(ALREADY_DECIDED)
+    deciders = set(stage_deciders(stage=step.stage).values_list("pk", flat=True))
+    if user.pk not in deciders:
+        raise NotAllowed(f"only the deciders named for {step.stage.name} may decide there")
+    standing = step_verdicts(step=step).get(user.pk)
+    if outcome == Decision.Outcome.RETRACT:
+        if standing is None:
+            raise ReviewError("you have no decision at this stage to retract")
+    elif standing is not None:
+        raise ReviewClosed(ALREADY_DECIDED)
 
-    if not review.is_open:
-        last = review.decisions.order_by("-created_at", "-pk").first()
-        if last is not None and last.outcome == outcome and review.status != Review.S.ARCHIVED:
-            decision = Decision.objects.create(
-                review=review, stage=last.stage, user=user, outcome=outcome, note=note
-            )
-            audit_record(action="review.concur", obj=review, actor=user, outcome=outcome)
-            return decision
-        raise ReviewClosed(f"this clip was already {review.get_status_display().lower()}")
-
-    stage = review.stage
+    stage = step.stage
     decision = Decision.objects.create(
-        review=review, stage=stage, user=user, outcome=outcome, note=note
+        review=review, step=step, stage=stage, user=user, outcome=outcome, note=note, reason=reason
     )
     previous = review.status
-    if outcome == Decision.Outcome.APPROVE:
-        next_stage = Stage.objects.filter(position__gt=stage.position).order_by("position").first()
-        if next_stage is not None:
-            if review.status == Review.S.PENDING:
-                review.transition(Review.S.IN_REVIEW)
-            review.stage = next_stage
+    closing = _step_outcome(step=step, decider_ids=deciders)
+    next_step = None
+    if closing is not None:
+        step.status = STEP_STATUS[closing]
+        step.closed_at = timezone.now()
+        step.save(update_fields=["status", "closed_at"])
+        if closing == Decision.Outcome.APPROVE:
+            next_stage = (
+                Stage.objects.filter(campaign_id=stage.campaign_id, position__gt=stage.position)
+                .order_by("position")
+                .first()
+            )
+            if next_stage is not None:
+                if review.status == Review.S.PENDING:
+                    review.transition(Review.S.IN_REVIEW)
+                review.stage = next_stage
+                next_step = _step_open(review=review, stage=next_stage)
+            else:
+                review.transition(Review.S.APPROVED)
+        elif closing == Decision.Outcome.REJECT:
+            review.transition(Review.S.REJECTED)
         else:
-            review.transition(Review.S.APPROVED)
-    elif outcome == Decision.Outcome.REJECT:
-        review.transition(Review.S.REJECTED)
-    else:
-        review.transition(Review.S.CHANGES_REQUESTED)
+            review.transition(Review.S.CHANGES_REQUESTED)
+    elif review.status == Review.S.PENDING and outcome != Decision.Outcome.RETRACT:
+        review.transition(Review.S.IN_REVIEW)
     if not review.is_open:
         review.decided_at = timezone.now()
     review.save(update_fields=["status", "stage", "decided_at", "updated_at"])
@@ -124,8 +307,13 @@ def review_decide(*, review_id: int, user: Any, outcome: str, note: str = "") ->
         from_state=previous,
         to_state=review.status,
         stage=stage.name,
+        step=step.pk,
         note=note,
+        reason=reason.label if reason else "",
     )
+    notifications.notify_decided(decision=decision)
+    if next_step is not None:
+        notifications.notify_step_opened(step=next_step)
     if review.status == Review.S.APPROVED:
         from review.tasks import archive_review
 
@@ -133,16 +321,20 @@ def review_decide(*, review_id: int, user: Any, outcome: str, note: str = "") ->
     return decision
 
 
-def review_approve(*, review_id: int, user: Any, note: str = "") -> Decision:
-    return review_decide(review_id=review_id, user=user, outcome="approve", note=note)
+def review_approve(*, review_id: int, user: Any, note: str = "", **kw: Any) -> Decision:
+    return review_decide(review_id=review_id, user=user, outcome="approve", note=note, **kw)
 
 
-def review_reject(*, review_id: int, user: Any, note: str) -> Decision:
-    return review_decide(review_id=review_id, user=user, outcome="reject", note=note)
+def review_reject(*, review_id: int, user: Any, note: str, **kw: Any) -> Decision:
+    return review_decide(review_id=review_id, user=user, outcome="reject", note=note, **kw)
 
 
-def review_request_changes(*, review_id: int, user: Any, note: str) -> Decision:
-    return review_decide(review_id=review_id, user=user, outcome="request_changes", note=note)
+def review_request_changes(*, review_id: int, user: Any, note: str, **kw: Any) -> Decision:
+    return review_decide(review_id=review_id, user=user, outcome="request_changes", note=note, **kw)
+
+
+def review_retract(*, review_id: int, user: Any, **kw: Any) -> Decision:
+    return review_decide(review_id=review_id, user=user, outcome="retract", **kw)
 
 
 def review_provenance(*, review: Review) -> dict[str, Any]:
@@ -194,6 +386,7 @@ def review_provenance(*, review: Review) -> dict[str, Any]:
             for d in decisions
         ],
         "approved_at": review.decided_at,
+        "tags": sorted(ClipTag.objects.filter(clip=clip).values_list("tag__name", flat=True)),
     }
 
 
@@ -225,3 +418,189 @@ def review_archive(*, review_id: int) -> Review | None:
             action="review.archive", obj=review, from_state=previous, to_state=review.status
         )
     return review
+
+
+# --- tags -------------------------------------------------------------------------------------
+
+
+class TagError(ReviewError):
+    pass
+
+
+def can_tag(*, user: Any, campaign_id: int) -> bool:
+    """Reviewers, approvers and creators of the campaign tag its clips."""
+    return (
+        user.is_authenticated
+        and Membership.objects.filter(campaign_id=campaign_id, user=user).exists()
+    )
+
+
+def _tag_for(*, campaign: Campaign, name: str, user: Any) -> Tag:
+    name = " ".join(name.split())
+    if not name:
+        raise TagError("a tag needs a name")
+    if len(name) > 40:
+        raise TagError("a tag has at most 40 characters")
+    tag = Tag.objects.filter(campaign=campaign, name__iexact=name).first()
+    if tag is not None:
+        return tag
+    policy = TagPolicy.objects.filter(campaign=campaign).first()
+    if policy is None or not policy.free_tags:
+        raise TagError(f"“{name}” is not in this campaign's tags; ask ops to add it")
+    tag, _ = Tag.objects.get_or_create(
+        campaign=campaign,
+        name__iexact=name,
+        defaults={"name": name, "controlled": False, "created_by": user},
+    )
+    return tag
+
+
+@transaction.atomic
+def clips_tag(*, clips: Iterable[Clip], user: Any, name: str) -> Tag:
+    """Put one tag on clips of one campaign (a bulk action from the queue, or one clip).
+
+    The tag must be in the campaign's vocabulary unless the campaign allows free tags. Raises
+    TagError for an unknown tag or clips from several campaigns, NotAllowed for non-members.
+    """
+    clips = list(clips)
+    campaign_ids = {clip.variant.brief.campaign_id for clip in clips}
+    if len(campaign_ids) != 1:
+        raise TagError("choose clips of one campaign to tag together")
+    campaign = clips[0].variant.brief.campaign
+    if not can_tag(user=user, campaign_id=campaign.pk):
+        raise NotAllowed("only members of the campaign tag its clips")
+    tag = _tag_for(campaign=campaign, name=name, user=user)
+    existing = set(
+        ClipTag.objects.filter(tag=tag, clip__in=clips).values_list("clip_id", flat=True)
+    )
+    new = [ClipTag(clip=c, tag=tag, added_by=user) for c in clips if c.pk not in existing]
+    ClipTag.objects.bulk_create(new)
+    for row in new:
+        audit_record(action="clip.tag", obj=row.clip, actor=user, tag=tag.name)
+    return tag
+
+
+@transaction.atomic
+def clip_untag(*, clip: Clip, user: Any, tag_id: int) -> None:
+    """Take a tag off a clip (nothing happens when it is not on it)."""
+    if not can_tag(user=user, campaign_id=clip.variant.brief.campaign_id):
+        raise NotAllowed("only members of the campaign tag its clips")
+    row = ClipTag.objects.filter(clip=clip, tag_id=tag_id).select_related("tag").first()
+    if row is not None:
+        row.delete()
+        audit_record(action="clip.untag", obj=clip, actor=user, tag=row.tag.name)
+
+
+# --- comments ---------------------------------------------------------------------------------
+
+MENTION = re.compile(r"(?<![\w@])@([\w.+-]{1,150})")
+
+
+def can_comment(*, user: Any, clip: Clip) -> bool:
+    """Members of the clip's campaign comment (comment-only reviewers must be members too)."""
+    return can_tag(user=user, campaign_id=clip.variant.brief.campaign_id)
+
+
+@transaction.atomic
+def comment_add(
+    *,
+    clip: Clip,
+    user: Any,
+    body: str,
+    at_s: float | None = None,
+    end_s: float | None = None,
+    parent_id: int | None = None,
+    drawing: list | None = None,
+) -> Comment:
+    """Comment on a clip at a time, over a range, or on the whole clip; or reply to a comment.
+
+    Times in seconds are turned into frames at the clip's frame rate (25 when unknown), so a
+    comment sticks to one exact frame. @username mentions of campaign members notify them.
+    Raises NotAllowed for non-members and ReviewError for empty text or a bad range.
+    """
+    if not can_comment(user=user, clip=clip):
+        raise NotAllowed("only members of the campaign comment on its clips")
+    body = body.strip()
+    if not body:
+        raise ReviewError("write something to comment")
+    fps = clip.fps or 25.0
+    duration = clip.duration_s or 0
+    parent = None
+    if parent_id is not None:
+        parent = Comment.objects.filter(pk=parent_id, clip=clip).first()
+        if parent is None:
+            raise ReviewError("that comment is not on this clip")
+        if parent.parent_id is not None:
+            parent = parent.parent  # replies stay one level deep
+        at_s = end_s = None
+    if end_s is not None and at_s is None:
+        raise ReviewError("a range needs a start")
+    for value in (at_s, end_s):
+        if value is not None and (value < 0 or (duration and value > duration + 1 / fps)):
+            raise ReviewError("that time is outside the clip")
+    # A video shows frame N from N/fps until (N+1)/fps: the frame on screen is the floor.
+    start_frame = math.floor(at_s * fps + 1e-6) if at_s is not None else None
+    end_frame = math.floor(end_s * fps + 1e-6) if end_s is not None else None
+    if end_frame is not None and end_frame <= start_frame:
+        raise ReviewError("a range must end after it starts")
+    comment = Comment.objects.create(
+        clip=clip,
+        author=user,
+        parent=parent,
+        body=body,
+        start_frame=start_frame,
+        end_frame=end_frame,
+        fps=fps,
+        drawing=drawing or [],
+    )
+    audit_record(action="comment.add", obj=clip, actor=user, comment=comment.pk)
+    _notify_mentions(comment=comment)
+    return comment
+
+
+def _notify_mentions(*, comment: Comment) -> None:
+    names = {m.lower() for m in MENTION.findall(comment.body)}
+    if not names:
+        return
+    User = get_user_model()
+    campaign_id = comment.clip.variant.brief.campaign_id
+    mentioned = [
+        u
+        for u in User.objects.filter(memberships__campaign_id=campaign_id).distinct()
+        if u.get_username().lower() in names and u.pk != comment.author_id
+    ]
+    clip = comment.clip
+    who = comment.author.get_full_name() or comment.author.get_username()
+    where = f" at {comment.start_tc}" if comment.start_frame is not None else ""
+    title = notifications.clip_title(clip)
+    notifications.notifications_queue(
+        recipients=mentioned,
+        kind=Notification.Kind.MENTION,
+        clip=clip,
+        subject=f"{who} mentioned you on {title}",
+        body=f"{who} wrote{where}: {comment.body}",
+        url=notifications.absolute_url(f"{clip.get_absolute_url()}#comment-{comment.pk}"),
+        reply_to=comment.author.email,
+    )
+
+
+@transaction.atomic
+def comment_resolve(*, comment_id: int, user: Any, resolved: bool = True) -> Comment:
+    """Resolve (or reopen) a top-level comment; replies follow their thread."""
+    comment = (
+        Comment.objects.select_for_update(of=("self",))
+        .select_related("clip__variant__brief")
+        .get(pk=comment_id)
+    )
+    if not can_comment(user=user, clip=comment.clip):
+        raise NotAllowed("only members of the campaign resolve its comments")
+    if comment.parent_id is not None:
+        raise ReviewError("resolve the thread, not a reply")
+    if resolved and comment.resolved_at is None:
+        comment.resolved_at, comment.resolved_by = timezone.now(), user
+    elif not resolved:
+        comment.resolved_at, comment.resolved_by = None, None
+    comment.save(update_fields=["resolved_at", "resolved_by"])
+    action = "comment.resolve" if resolved else "comment.reopen"
+    audit_record(action=action, obj=comment.clip, actor=user, comment=comment.pk)
+    return comment

@@ -10,7 +10,7 @@ from django.conf import settings
 from generation.audit import audit_record
 from generation.leases import lease_run, work_reconcile
 from generation.models import Lease
-from review import services
+from review import notifications, services
 from review.models import Review
 
 LIMITS = settings.GREENLIGHT_TASK_LIMITS
@@ -52,3 +52,37 @@ def reconcile_reviews() -> dict[str, int]:
         deadline_s=settings.GREENLIGHT_ARCHIVE_DEADLINE,
         created_field="decided_at",
     )
+
+
+# --- notifications ----------------------------------------------------------------------------
+# Imported late by review.notifications, which queues these after the change commits.
+
+
+@shared_task(bind=True, max_retries=5, soft_time_limit=60, time_limit=90)
+def send_notification(self, notification_id: int) -> int:
+    """Email one notification; a refused send is retried (and by `retry_notifications`)."""
+    try:
+        return notifications.notification_send(notification_id=notification_id)
+    except notifications.SendFailed as exc:
+        raise self.retry(exc=exc, countdown=30 * 2**self.request.retries) from exc
+
+
+@shared_task(bind=True, max_retries=5, soft_time_limit=60, time_limit=90)
+def send_digest(self, user_id: int) -> int:
+    """Email a user's pending digest as one message."""
+    try:
+        return notifications.digest_send(user_id=user_id)
+    except notifications.SendFailed as exc:
+        raise self.retry(exc=exc, countdown=30 * 2**self.request.retries) from exc
+
+
+@shared_task(soft_time_limit=120, time_limit=150)
+def remind_due_reviews() -> int:
+    """Remind deciders before a stage's due time and once it is overdue (beat)."""
+    return notifications.reminders_send()
+
+
+@shared_task(soft_time_limit=60, time_limit=90)
+def retry_notifications() -> int:
+    """Queue again every email that failed or whose message was lost (beat)."""
+    return notifications.notifications_retry()

@@ -1,43 +1,347 @@
 from __future__ import annotations
 
+import csv
+import dataclasses
+import json
 import uuid
 
+from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.http import HttpResponse
+from django.core.exceptions import PermissionDenied
+from django.core.paginator import Paginator
+from django.http import (
+    Http404,
+    HttpResponse,
+    HttpResponseBadRequest,
+    HttpResponseNotAllowed,
+    StreamingHttpResponse,
+)
+from django.http.response import HttpResponseBase
 from django.shortcuts import redirect, render
+from django.template.defaultfilters import pluralize
+from django.urls import reverse
+from django.utils import timezone
 from django.views.decorators.http import require_GET, require_POST
 
 from assets.models import Clip
-from assets.selectors import access_clip
+from assets.selectors import access_clip, clips_visible_to
 from config.http import HtmxHttpRequest
+from generation.models import Membership
+from generation.selectors import access_campaign
 from generation.services import can_create_brief
-from review import selectors, services
-from review.forms import DecisionForm
+from review import notifications, selectors, services
+from review.forms import CommentForm, DecisionForm, PreferenceForm, QueueFilterForm, TagForm
+from review.models import Comment, Notification, NotificationPreference
+
+PANEL = "review/decision_panel.html"
+TAGS = "review/tags_panel.html"
+COMMENTS = "review/comments_panel.html"
+AUDIT_COLUMNS = ["at", "actor", "action", "object_type", "object_id", "from", "to", "data"]
+
+
+class _Echo:
+    def write(self, value: str) -> str:
+        return value
+
+
+@require_GET
+@login_required
+def campaign_audit_csv(request: HtmxHttpRequest, slug: str) -> HttpResponseBase:
+    """The campaign's audit trail as CSV, streamed; for its approvers and auditors (users with
+    the audit event view permission). The trail itself is never editable."""
+    campaign = access_campaign(user=request.user, slug=slug)
+    is_approver = campaign.memberships.filter(
+        user=request.user, role=Membership.Role.APPROVER
+    ).exists()
+    if not (is_approver or request.user.has_perm("generation.view_auditevent")):
+        raise PermissionDenied("only approvers and auditors export the audit trail")
+    writer = csv.writer(_Echo())
+
+    def rows():
+        yield writer.writerow(AUDIT_COLUMNS)
+        for event in selectors.campaign_audit_events(campaign=campaign).iterator(chunk_size=2000):
+            yield writer.writerow(
+                [
+                    event.created_at.isoformat(),
+                    event.actor.get_username() if event.actor else "",
+                    event.action,
+                    event.object_type,
+                    event.object_id,
+                    event.from_state,
+                    event.to_state,
+                    json.dumps(event.data, sort_keys=True, default=str),
+                ]
+            )
+
+    response = StreamingHttpResponse(rows(), content_type="text/csv; charset=utf-8")
+    response["Content-Disposition"] = f'attachment; filename="audit-{campaign.slug}.csv"'
+    return response
+
+
+@login_required
+def notification_list(request: HtmxHttpRequest) -> HttpResponse:
+    """What the user was told, newest first, with how each one was delivered; the email
+    preference is set here too (POST). Opening the list marks everything read."""
+    if request.method not in ("GET", "POST"):
+        return HttpResponseNotAllowed(["GET", "POST"])
+    preference = NotificationPreference.objects.filter(user=request.user).first()
+    form = PreferenceForm(
+        request.POST or None,
+        initial={"email": preference.email if preference else PreferenceForm.DEFAULT},
+    )
+    if request.method == "POST":
+        if form.is_valid():
+            notifications.preference_set(user=request.user, email=form.cleaned_data["email"])
+            messages.success(request, "Email preference saved.")
+            return redirect("review:notifications")
+        status = 400
+    else:
+        status = 200
+    page = Paginator(selectors.notifications_for(user=request.user), 25).get_page(
+        request.GET.get("page")
+    )
+    rows = list(page.object_list)
+    unread = {n.pk for n in rows if n.read_at is None}
+    if unread:
+        Notification.objects.filter(pk__in=unread).update(read_at=timezone.now())
+    return render(
+        request,
+        "review/notifications.html",
+        {"page": page, "rows": rows, "unread": unread, "form": form},
+        status=status,
+    )
+
+
+QUEUE_PAGE_SIZE = 50
+
+
+def _queue_filters(request: HtmxHttpRequest) -> tuple[QueueFilterForm, selectors.QueueFilters]:
+    form = QueueFilterForm(request.GET)
+    if not form.is_valid():
+        return form, selectors.QueueFilters()
+    data = {k: v for k, v in form.cleaned_data.items() if v not in ("", None)}
+    return form, selectors.QueueFilters(**data)
 
 
 @require_GET
 @login_required
 def queue(request: HtmxHttpRequest) -> HttpResponse:
-    return render(
-        request,
-        "review/queue.html",
-        {
-            "reviews": selectors.review_queue(user=request.user),
-            "decided": selectors.recently_decided(user=request.user),
-        },
+    """The review queue: waiting for me by default, filtered, sorted and paginated.
+
+    A bad filter value is a 400 with the form's error above an unfiltered list.
+    """
+    form, filters = _queue_filters(request)
+    reviews = selectors.review_queue(user=request.user, filters=filters)
+    page = Paginator(reviews.values_list("pk", flat=True), QUEUE_PAGE_SIZE).get_page(
+        request.GET.get("page")
     )
+    query = request.GET.copy()
+    query.pop("page", None)
+    other_scope = "all" if filters.scope == "mine" else "mine"
+    counts = {
+        filters.scope: page.paginator.count,
+        other_scope: selectors.review_queue(
+            user=request.user, filters=dataclasses.replace(filters, scope=other_scope)
+        ).count(),
+    }
+    context = {
+        "page": page,
+        "reviews": selectors.queue_rows(ids=list(page.object_list)),
+        "filters": filters,
+        "form": form,
+        "counts": counts,
+        "choices": selectors.queue_choices(user=request.user),
+        "query": query.urlencode(),
+        "decided": selectors.recently_decided(user=request.user),
+        "now": timezone.now(),
+    }
+    template = "review/queue.html#queue-list" if request.htmx else "review/queue.html"
+    return render(request, template, context, status=200 if form.is_valid() else 400)
+
+
+@require_POST
+@login_required
+def queue_bulk_tag(request: HtmxHttpRequest) -> HttpResponse:
+    """Tag the clips ticked in the queue; back to the same queue page with a message."""
+    form = TagForm(request.POST)
+    back = request.POST.get("next", "")
+    if not back.startswith("/review/"):
+        back = reverse("review:queue")
+    uuids = []
+    for value in request.POST.getlist("clips"):
+        try:
+            uuids.append(uuid.UUID(value))
+        except ValueError:
+            return HttpResponseBadRequest("not a clip id")
+    clips = list(
+        clips_visible_to(user=request.user)
+        .filter(uuid__in=uuids)
+        .select_related("variant__brief__campaign")
+    )
+    if not form.is_valid() or not clips or len(clips) != len(set(uuids)):
+        messages.error(request, "Tick the clips to tag and give a tag name.")
+        return redirect(back)
+    try:
+        tag = services.clips_tag(clips=clips, user=request.user, name=form.cleaned_data["name"])
+    except services.ReviewError as exc:
+        messages.error(request, str(exc)[:1].upper() + str(exc)[1:] + ".")
+    else:
+        messages.success(request, f"Tagged {len(clips)} clip{pluralize(len(clips))} “{tag.name}”.")
+    return redirect(back)
+
+
+COMMENTS_PAGE_SIZE = 50
+
+
+def _comments_context(
+    request: HtmxHttpRequest, clip: Clip, form: CommentForm | None = None, error: str = ""
+) -> dict:
+    page = Paginator(selectors.clip_comments(clip=clip), COMMENTS_PAGE_SIZE).get_page(
+        request.GET.get("cpage")
+    )
+    return {
+        "clip": clip,
+        "comment_page": page,
+        "comments": list(page.object_list),
+        "markers": selectors.comment_markers(clip=clip),
+        "comment_form": form or CommentForm(),
+        "can_comment": services.can_comment(user=request.user, clip=clip),
+        "comment_error": error,
+    }
+
+
+@require_POST
+@login_required
+def clip_comment(request: HtmxHttpRequest, clip_uuid: uuid.UUID) -> HttpResponse:
+    """Add a comment or reply; htmx gets the comments panel, a plain post a redirect to it.
+
+    Empty text, a time outside the clip or a range ending before it starts is a 400 with
+    the message; a non-member never gets here (404 from access_clip).
+    """
+    clip = access_clip(user=request.user, clip_uuid=clip_uuid)
+    form = CommentForm(request.POST)
+    error, status, comment = "", 200, None
+    if not form.is_valid():
+        error, status = "Write a comment (times must be positive numbers).", 400
+    else:
+        data = form.cleaned_data
+        try:
+            comment = services.comment_add(
+                clip=clip,
+                user=request.user,
+                body=data["body"],
+                at_s=data["at_s"],
+                end_s=data["end_s"],
+                parent_id=data["parent"],
+            )
+        except services.NotAllowed as exc:
+            error, status = str(exc), 403
+        except services.ReviewError as exc:
+            error, status = str(exc), 400
+    if request.htmx:
+        return render(
+            request,
+            COMMENTS,
+            _comments_context(request, clip, form if error else None, error),
+        )
+    if error:
+        return HttpResponse(error, status=status, content_type="text/plain; charset=utf-8")
+    return redirect(f"{clip.get_absolute_url()}#comment-{comment.pk}")
+
+
+@require_POST
+@login_required
+def comment_resolve(request: HtmxHttpRequest, comment_id: int, action: str) -> HttpResponse:
+    """Resolve or reopen a thread (action is "resolve" or "reopen", anything else a 404)."""
+    if action not in ("resolve", "reopen"):
+        raise Http404("no such action")
+    visible = clips_visible_to(user=request.user).values("pk")
+    comment = Comment.objects.filter(pk=comment_id, clip_id__in=visible).first()
+    if comment is None:
+        raise Http404("no such comment")
+    try:
+        services.comment_resolve(
+            comment_id=comment.pk, user=request.user, resolved=action == "resolve"
+        )
+    except services.NotAllowed as exc:
+        return HttpResponse(str(exc), status=403, content_type="text/plain; charset=utf-8")
+    except services.ReviewError as exc:
+        return HttpResponse(str(exc), status=400, content_type="text/plain; charset=utf-8")
+    clip = access_clip(user=request.user, clip_uuid=comment.clip.uuid)
+    if request.htmx:
+        return render(request, COMMENTS, _comments_context(request, clip))
+    return redirect(f"{clip.get_absolute_url()}#comment-{comment.pk}")
+
+
+def _tags_context(request: HtmxHttpRequest, clip: Clip, error: str = "") -> dict:
+    return {
+        "clip": clip,
+        "clip_tags": selectors.clip_tags(clip=clip),
+        "tag_options": selectors.campaign_tag_names(campaign_ids=[clip.variant.brief.campaign_id]),
+        "can_tag": services.can_tag(user=request.user, campaign_id=clip.variant.brief.campaign_id),
+        "tag_error": error,
+    }
+
+
+@require_POST
+@login_required
+def clip_tag(request: HtmxHttpRequest, clip_uuid: uuid.UUID) -> HttpResponse:
+    """Add a tag to a clip; htmx gets the tags panel, a plain post a redirect.
+
+    An unknown tag where free tags are off, or an empty name, is a 400 with the message.
+    """
+    clip = access_clip(user=request.user, clip_uuid=clip_uuid)
+    form = TagForm(request.POST)
+    error, status = "", 200
+    if not form.is_valid():
+        error, status = "Give the tag a name (at most 40 characters).", 400
+    else:
+        try:
+            services.clips_tag(clips=[clip], user=request.user, name=form.cleaned_data["name"])
+        except services.NotAllowed as exc:
+            error, status = str(exc), 403
+        except services.ReviewError as exc:
+            error, status = str(exc), 400
+    if request.htmx:
+        return render(request, TAGS, _tags_context(request, clip, error))
+    if status != 200:
+        return HttpResponse(error, status=status, content_type="text/plain; charset=utf-8")
+    return redirect(clip)
+
+
+@require_POST
+@login_required
+def clip_untag(request: HtmxHttpRequest, clip_uuid: uuid.UUID, tag_id: int) -> HttpResponse:
+    clip = access_clip(user=request.user, clip_uuid=clip_uuid)
+    try:
+        services.clip_untag(clip=clip, user=request.user, tag_id=tag_id)
+    except services.NotAllowed as exc:
+        return HttpResponse(str(exc), status=403, content_type="text/plain; charset=utf-8")
+    if request.htmx:
+        return render(request, TAGS, _tags_context(request, clip))
+    return redirect(clip)
 
 
 def _clip_context(
     request: HtmxHttpRequest, clip: Clip, form: DecisionForm | None = None, error: str = ""
 ) -> dict:
     review = selectors.review_for_clip(clip=clip)
+    panel = selectors.review_panel(review=review, user=request.user) if review else None
     closed_with_notes = review is not None and review.status in (
         review.Status.REJECTED,
         review.Status.CHANGES_REQUESTED,
     )
-    decisions = list(review.decisions.all()) if review else []
+    decisions = panel.decisions if panel else []
+    step_id = panel.step.pk if panel and panel.step else ""
+    verdicts = [d for d in decisions if d.outcome != "retract"]
+    previous_clip = next_clip = None
+    if review is not None and review.is_open:
+        previous_clip, next_clip = selectors.queue_neighbours(user=request.user, review=review)
     return {
+        **_tags_context(request, clip),
+        **_comments_context(request, clip),
+        "previous_in_queue": previous_clip,
+        "next_in_queue": next_clip,
         "versions": list(
             Clip.objects.filter(variant_id=clip.variant_id)
             .select_related("review")
@@ -45,12 +349,13 @@ def _clip_context(
         ),
         "can_regenerate": closed_with_notes
         and can_create_brief(user=request.user, campaign=clip.variant.brief.campaign),
-        "regenerate_notes": decisions[-1].note if closed_with_notes and decisions else "",
+        "regenerate_notes": verdicts[-1].note if closed_with_notes and verdicts else "",
         "clip": clip,
         "review": review,
+        "panel": panel,
         "decisions": decisions,
-        "can_decide": bool(review and services.can_decide(user=request.user, review=review)),
-        "form": form or DecisionForm(),
+        "can_decide": bool(panel and panel.can_decide),
+        "form": form or DecisionForm(initial={"step": step_id}),
         "error": error,
     }
 
@@ -62,10 +367,22 @@ def clip_detail(request: HtmxHttpRequest, clip_uuid: uuid.UUID) -> HttpResponse:
     return render(request, "review/clip_detail.html", _clip_context(request, clip))
 
 
+@require_GET
+@login_required
+def decision_panel(request: HtmxHttpRequest, clip_uuid: uuid.UUID) -> HttpResponse:
+    """The decision panel alone; an approved clip's panel polls this until it is archived."""
+    clip = access_clip(user=request.user, clip_uuid=clip_uuid)
+    return render(request, PANEL, _clip_context(request, clip))
+
+
 @require_POST
 @login_required
 def clip_decide(request: HtmxHttpRequest, clip_uuid: uuid.UUID) -> HttpResponse:
-    """Record a decision; htmx gets the decision panel back, a plain form post a redirect."""
+    """Record a decision; htmx gets the decision panel back, a plain form post a redirect.
+
+    Bad input is a 400 with the form's errors, a user the stage does not name a 403, a stage
+    that is no longer open (double click, a colleague was quicker) a 409 saying so.
+    """
     clip = access_clip(user=request.user, clip_uuid=clip_uuid)
     form = DecisionForm(request.POST)
     error = ""
@@ -78,9 +395,11 @@ def clip_decide(request: HtmxHttpRequest, clip_uuid: uuid.UUID) -> HttpResponse:
             try:
                 services.review_decide(
                     review_id=review.pk,
+                    step_id=form.cleaned_data["step"],
                     user=request.user,
                     outcome=form.cleaned_data["outcome"],
                     note=form.cleaned_data["note"],
+                    reason=form.cleaned_data["reason"],
                 )
             except services.NotAllowed as exc:
                 error, status = str(exc), 403
@@ -95,5 +414,5 @@ def clip_decide(request: HtmxHttpRequest, clip_uuid: uuid.UUID) -> HttpResponse:
     context = _clip_context(request, clip, form=form, error=error)
     if request.htmx:
         # htmx swaps only 2xx answers; the panel itself carries the error for the reviewer.
-        return render(request, "review/clip_detail.html#decision-panel", context)
+        return render(request, PANEL, context)
     return render(request, "review/clip_detail.html", context, status=status)

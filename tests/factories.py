@@ -7,10 +7,11 @@ from decimal import Decimal
 
 import factory
 from django.contrib.auth import get_user_model
+from django.utils import timezone as django_timezone
 
 from assets.models import Clip
 from generation.models import Brief, Campaign, GenerationJob, Membership, Variant
-from review.models import Review, Stage
+from review.models import Review, Stage, StageStep
 
 PASSWORD = "correct-horse-battery"
 
@@ -128,19 +129,36 @@ class ClipFactory(factory.django.DjangoModelFactory):
     size_bytes = 1000
 
 
-def default_stage() -> Stage:
-    return Stage.objects.order_by("position").first() or Stage.objects.create(
-        name="Creative review", position=1
-    )
+def default_stage(campaign: Campaign | None = None) -> Stage:
+    """The first stage of `campaign` (copied from the templates when it has none)."""
+    from review.services import campaign_stages
+
+    return campaign_stages(campaign=campaign or CampaignFactory())[0]
 
 
 class ReviewFactory(factory.django.DjangoModelFactory):
+    """A review with its step: open at `stage` while the review is open."""
+
     class Meta:
         model = Review
+        skip_postgeneration_save = True
 
     clip = factory.SubFactory(ClipFactory)
-    stage = factory.LazyFunction(default_stage)
+    stage = factory.LazyAttribute(lambda r: default_stage(r.clip.variant.brief.campaign))
     status = Review.Status.PENDING
+    decided_at = factory.LazyAttribute(
+        lambda r: None if r.status in Review.OPEN else django_timezone.now()
+    )
+
+    @factory.post_generation
+    def _step(obj, create, extracted, **kwargs):
+        if create and obj.stage_id is not None:
+            StageStep.objects.create(
+                review=obj,
+                stage=obj.stage,
+                status="open" if obj.is_open else "passed",
+                closed_at=None if obj.is_open else obj.updated_at,
+            )
 
 
 def brief_form_data(**overrides) -> dict:

@@ -11,7 +11,7 @@ from django.urls import reverse
 from assets.models import ArchiveRecord
 from generation.audit import audit_record
 from generation.models import GenerationJob, Lease, Membership, WebhookDelivery
-from review.models import Decision
+from review.models import Decision, Notification, NotificationPreference, Tag, TagPolicy
 from tests.factories import JobFactory, MembershipFactory, ReviewFactory, UserFactory
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("fast_password_hasher")]
@@ -31,7 +31,12 @@ def one_of_everything(superuser) -> None:
     clip = review.clip
     MembershipFactory(campaign=clip.variant.brief.campaign, role=Membership.Role.CREATOR)
     Decision.objects.create(
-        review=review, stage=review.stage, user=superuser, outcome="reject", note="no"
+        review=review,
+        step=review.steps.get(),
+        stage=review.stage,
+        user=superuser,
+        outcome="reject",
+        note="no",
     )
     ArchiveRecord.objects.create(
         clip=clip,
@@ -45,6 +50,20 @@ def one_of_everything(superuser) -> None:
     Group.objects.create(name="Ops")
     Lease.objects.create(kind=Lease.Kind.JOB, object_id=clip.job.pk, done=True)
     WebhookDelivery.objects.create(provider="fal", delivery_id="d1", request_id="r1")
+    # Review's tags and notifications (issue 9).
+    campaign = clip.variant.brief.campaign
+    Tag.objects.create(campaign=campaign, name="Hero")
+    TagPolicy.objects.create(campaign=campaign, free_tags=True)
+    NotificationPreference.objects.create(user=superuser, email="digest")
+    Notification.objects.create(
+        recipient=superuser,
+        kind="waiting",
+        delivery="digest",
+        clip=clip,
+        subject="x waits for you",
+        body="x",
+        url="http://testserver/",
+    )
 
 
 def _url(model, view: str, *args) -> str:

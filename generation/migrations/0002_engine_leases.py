@@ -37,7 +37,8 @@ class Migration(migrations.Migration):
         migrations.AddField(
             model_name="generationjob",
             name="key",
-            field=models.UUIDField(default=uuid.uuid4, editable=False, null=True),
+            # No default here: Django would give every existing row the same value.
+            field=models.UUIDField(editable=False, null=True),
         ),
         migrations.RunPython(give_every_job_a_key, migrations.RunPython.noop),
         migrations.AlterField(

@@ -77,9 +77,10 @@ def test_clip_video_download(client, clip) -> None:
     assert _body(response) == VIDEO
 
 
-def test_clip_video_for_staff(client, clip) -> None:
-    client.force_login(UserFactory(is_staff=True))
-    assert client.get(clip.video_url).status_code == 200
+def test_clip_video_for_staff_without_membership_is_404(client, clip) -> None:
+    # Staff status is not a campaign role (issue 9).
+    client.force_login(UserFactory(is_staff=True, is_superuser=True))
+    assert client.get(clip.video_url).status_code == 404
 
 
 def test_clip_video_for_a_non_member_is_404(client, clip) -> None:
@@ -157,14 +158,17 @@ def test_archive_list_shows_only_visible_records(client) -> None:
     assert reverse("assets:archive_file", args=[mine.pk, "sidecar"]) in content
 
 
-def test_archive_list_for_staff_shows_everything(client) -> None:
-    _record(ClipFactory(), stem="a/one")
+def test_archive_list_for_staff_shows_only_their_campaigns(client) -> None:
+    # Staff status is not a campaign role (issue 9).
+    mine = _record(ClipFactory(), stem="a/one")
     _record(ClipFactory(), stem="b/two")
-    client.force_login(UserFactory(is_staff=True))
+    staff = UserFactory(is_staff=True, is_superuser=True)
+    MembershipFactory(campaign=mine.clip.variant.brief.campaign, user=staff)
+    client.force_login(staff)
 
     response = client.get(reverse("assets:archive_list"))
 
-    assert len(response.context["records"]) == 2
+    assert [r.pk for r in response.context["records"]] == [mine.pk]
 
 
 def test_archive_list_empty(client) -> None:

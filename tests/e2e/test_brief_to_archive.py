@@ -70,20 +70,24 @@ def test_brief_to_archived_clip_through_a_real_worker(celery_worker):
 
     panel = reviewer.post(
         reverse("review:clip_decide", args=[wide.uuid]),
-        {"outcome": "approve", "note": ""},
+        {"outcome": "approve", "note": "", "step": wide.review.steps.get().pk},
         headers={"HX-Request": "true"},
     )
     assert panel.status_code == 200
     assert b'id="decision-panel"' in panel.content and b"<html" not in panel.content
     refused = reviewer.post(
         reverse("review:clip_decide", args=[tall.uuid]),
-        {"outcome": "reject", "note": ""},
+        {"outcome": "reject", "note": "", "step": tall.review.steps.get().pk},
         headers={"HX-Request": "true"},
     )
     assert b"needs a reason" in refused.content
     reviewer.post(
         reverse("review:clip_decide", args=[tall.uuid]),
-        {"outcome": "reject", "note": "Logo is cropped in the vertical cut."},
+        {
+            "outcome": "reject",
+            "note": "Logo is cropped in the vertical cut.",
+            "step": tall.review.steps.get().pk,
+        },
     )
 
     def archived():

@@ -99,7 +99,7 @@ def test_review_a_generated_clip_in_the_browser(celery_worker, live_server, brow
     page.click("nav >> text=Review queue")
     page.wait_for_selector("table.list a")
     page.screenshot(path=shots / "review_queue.png", full_page=True)
-    page.click("table.list tbody tr:first-child td:nth-child(2) a")
+    page.click("table.list tbody tr:first-child td:nth-child(3) a")
 
     video_statuses: list[int] = []
     page.on(

@@ -19,7 +19,12 @@ def rejected(no_enqueue):
     campaign = review.clip.variant.brief.campaign
     reviewer = MembershipFactory(campaign=campaign, role=Membership.Role.REVIEWER).user
     Decision.objects.create(
-        review=review, stage=review.stage, user=reviewer, outcome="reject", note="Logo cropped"
+        review=review,
+        step=review.steps.get(),
+        stage=review.stage,
+        user=reviewer,
+        outcome="reject",
+        note="Logo cropped",
     )
     return review
 

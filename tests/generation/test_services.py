@@ -101,13 +101,15 @@ def test_brief_create_makes_variants_and_jobs_and_enqueues_on_commit(
     assert AuditEvent.objects.filter(action="brief.create", object_id=str(brief.pk)).exists()
 
 
-def test_brief_create_by_staff_without_membership(no_enqueue) -> None:
+def test_staff_without_membership_may_not_create_briefs(no_enqueue) -> None:
+    # Staff status opens the admin; it is not a campaign role (issue 9).
     campaign = CampaignFactory()
-    staff = UserFactory(is_staff=True)
+    staff = UserFactory(is_staff=True, is_superuser=True)
 
-    brief = services.brief_create(campaign=campaign, user=staff, data=_input())
+    with pytest.raises(services.PermissionDenied):
+        services.brief_create(campaign=campaign, user=staff, data=_input())
 
-    assert brief.variants.count() == 4
+    assert _nothing_written()
 
 
 @pytest.mark.parametrize("role", [Membership.Role.REVIEWER, Membership.Role.APPROVER, None])

@@ -66,14 +66,15 @@ def test_home_lists_only_my_campaigns(client) -> None:
     assert b"1 brief" in response.content
 
 
-def test_home_for_staff_lists_every_campaign(client) -> None:
+def test_home_for_staff_lists_only_their_campaigns(client) -> None:
+    # Staff status is not a campaign role (issue 9).
     CampaignFactory(name="One")
-    CampaignFactory(name="Two")
-    client.force_login(UserFactory(is_staff=True))
+    mine = MembershipFactory(campaign__name="Two", user=UserFactory(is_staff=True)).user
+    client.force_login(mine)
 
     response = client.get("/")
 
-    assert {c.name for c in response.context["campaigns"]} == {"One", "Two"}
+    assert {c.name for c in response.context["campaigns"]} == {"Two"}
 
 
 def test_home_without_campaigns(client) -> None:

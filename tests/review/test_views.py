@@ -6,7 +6,8 @@ from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
 from generation.models import Membership
-from review.models import Decision, Review
+from review import services
+from review.models import Decision, Review, StageStep
 from tests.factories import (
     ClipFactory,
     MembershipFactory,
@@ -26,6 +27,10 @@ def _login(client, review, role=Membership.Role.REVIEWER):
     return user
 
 
+def _step(review) -> int:
+    return review.steps.order_by("-pk").first().pk
+
+
 def _decide_url(review) -> str:
     return reverse("review:clip_decide", args=[review.clip.uuid])
 
@@ -42,7 +47,7 @@ def test_clip_pages_login_required(client) -> None:
     detail = review.clip.get_absolute_url()
 
     assert client.get(detail)["Location"] == f"{reverse('login')}?next={detail}"
-    response = client.post(_decide_url(review), {"outcome": "approve"})
+    response = client.post(_decide_url(review), {"step": _step(review), "outcome": "approve"})
     assert response.status_code == 302
     assert Review.objects.get(pk=review.pk).status == Status.PENDING
 
@@ -79,15 +84,14 @@ def test_queue_lists_only_reviews_the_user_may_decide(client) -> None:
     assert elsewhere not in response.context["decided"]
 
 
-def test_queue_for_staff_lists_every_open_review(client) -> None:
+def test_queue_for_staff_without_membership_is_empty(client) -> None:
     ReviewFactory()
     ReviewFactory(status=Status.IN_REVIEW)
-    ReviewFactory(status=Status.REJECTED)
-    client.force_login(UserFactory(is_staff=True))
+    client.force_login(UserFactory(is_staff=True, is_superuser=True))
 
     response = client.get(reverse("review:queue"))
 
-    assert len(response.context["reviews"]) == 2
+    assert len(response.context["reviews"]) == 0
 
 
 def test_queue_empty(client) -> None:
@@ -156,8 +160,8 @@ def test_clip_detail_for_a_creator_has_no_decision_form(client) -> None:
     assert response.status_code == 200
     content = response.content.decode()
     assert 'id="decision-panel"' in content
-    assert "hx-post" not in content
-    assert "Only reviewers and approvers on this campaign can decide." in content
+    assert f'hx-post="{_decide_url(review)}"' not in content
+    assert "Only the deciders named for Creative review decide here." in content
 
 
 def test_clip_detail_before_review_opens(client) -> None:
@@ -177,7 +181,10 @@ def test_clip_detail_for_a_non_member_is_404(client) -> None:
     client.force_login(UserFactory())
 
     assert client.get(review.clip.get_absolute_url()).status_code == 404
-    assert client.post(_decide_url(review), {"outcome": "approve"}).status_code == 404
+    assert (
+        client.post(_decide_url(review), {"step": _step(review), "outcome": "approve"}).status_code
+        == 404
+    )
 
 
 # --- deciding ---------------------------------------------------------------------------------
@@ -187,14 +194,16 @@ def test_decide_with_htmx_returns_only_the_panel(client, no_enqueue) -> None:
     review = ReviewFactory()
     user = _login(client, review, Membership.Role.APPROVER)
 
-    response = client.post(_decide_url(review), {"outcome": "approve", "note": ""}, headers=HTMX)
+    response = client.post(
+        _decide_url(review), {"step": _step(review), "outcome": "approve", "note": ""}, headers=HTMX
+    )
 
     assert response.status_code == 200
     content = response.content.decode()
     assert content.lstrip().startswith('<aside id="decision-panel"')
     assert "<html" not in content
     assert "<video" not in content
-    assert 'data-testid="review-status">Approved<' in content
+    assert 'data-testid="review-status">Approved — archiving…<' in content
     assert user.username in content
     assert Review.objects.get(pk=review.pk).status == Status.APPROVED
 
@@ -203,7 +212,9 @@ def test_decide_without_htmx_redirects(client, no_enqueue) -> None:
     review = ReviewFactory()
     _login(client, review)
 
-    response = client.post(_decide_url(review), {"outcome": "request_changes", "note": "louder"})
+    response = client.post(
+        _decide_url(review), {"step": _step(review), "outcome": "request_changes", "note": "louder"}
+    )
 
     assert response.status_code == 302
     assert response["Location"] == review.clip.get_absolute_url()
@@ -215,7 +226,9 @@ def test_decide_without_a_reason_htmx(client, outcome: str) -> None:
     review = ReviewFactory()
     _login(client, review)
 
-    response = client.post(_decide_url(review), {"outcome": outcome, "note": "  "}, headers=HTMX)
+    response = client.post(
+        _decide_url(review), {"step": _step(review), "outcome": outcome, "note": "  "}, headers=HTMX
+    )
 
     assert response.status_code == 200
     content = response.content.decode()
@@ -230,7 +243,7 @@ def test_decide_without_a_reason_full_page(client) -> None:
     review = ReviewFactory()
     _login(client, review)
 
-    response = client.post(_decide_url(review), {"outcome": "reject"})
+    response = client.post(_decide_url(review), {"step": _step(review), "outcome": "reject"})
 
     assert response.status_code == 400
     assert b"<html" in response.content
@@ -242,7 +255,7 @@ def test_decide_with_an_unknown_outcome(client) -> None:
     review = ReviewFactory()
     _login(client, review)
 
-    response = client.post(_decide_url(review), {"outcome": "maybe"})
+    response = client.post(_decide_url(review), {"step": _step(review), "outcome": "maybe"})
 
     assert response.status_code == 400
     assert b"Select a valid choice." in response.content
@@ -252,10 +265,10 @@ def test_decide_without_the_role_full_page_is_403(client) -> None:
     review = ReviewFactory()
     _login(client, review, Membership.Role.CREATOR)
 
-    response = client.post(_decide_url(review), {"outcome": "approve"})
+    response = client.post(_decide_url(review), {"step": _step(review), "outcome": "approve"})
 
     assert response.status_code == 403
-    assert b"only reviewers and approvers on this campaign may decide" in response.content
+    assert b"only the deciders named for Creative review may decide there" in response.content
     assert Review.objects.get(pk=review.pk).status == Status.PENDING
 
 
@@ -263,12 +276,14 @@ def test_decide_without_the_role_htmx_shows_the_error_in_the_panel(client) -> No
     review = ReviewFactory()
     _login(client, review, Membership.Role.CREATOR)
 
-    response = client.post(_decide_url(review), {"outcome": "approve"}, headers=HTMX)
+    response = client.post(
+        _decide_url(review), {"step": _step(review), "outcome": "approve"}, headers=HTMX
+    )
 
     assert response.status_code == 200
     content = response.content.decode()
     assert content.lstrip().startswith('<aside id="decision-panel"')
-    assert 'role="alert">only reviewers and approvers on this campaign may decide<' in content
+    assert 'role="alert">only the deciders named for Creative review may decide there<' in content
     assert Review.objects.get(pk=review.pk).status == Status.PENDING
     assert not Decision.objects.exists()
 
@@ -276,15 +291,21 @@ def test_decide_without_the_role_htmx_shows_the_error_in_the_panel(client) -> No
 def test_decide_on_a_closed_review_htmx(client) -> None:
     review = ReviewFactory()
     user = _login(client, review)
-    Decision.objects.create(review=review, stage=review.stage, user=user, outcome="approve")
+    step = review.steps.get()
+    Decision.objects.create(
+        review=review, step=step, stage=review.stage, user=user, outcome="approve"
+    )
     Review.objects.filter(pk=review.pk).update(status=Status.APPROVED)
+    StageStep.objects.filter(pk=step.pk).update(status="passed", closed_at=step.opened_at)
 
     response = client.post(
-        _decide_url(review), {"outcome": "reject", "note": "too late"}, headers=HTMX
+        _decide_url(review),
+        {"step": step.pk, "outcome": "reject", "note": "too late"},
+        headers=HTMX,
     )
 
     assert response.status_code == 200
-    assert b"this clip was already approved" in response.content
+    assert b"already decided at this stage" in response.content
     assert Review.objects.get(pk=review.pk).status == Status.APPROVED
 
 
@@ -294,8 +315,8 @@ def test_decide_before_the_review_opens(client) -> None:
     client.force_login(user)
 
     url = reverse("review:clip_decide", args=[clip.uuid])
-    assert client.post(url, {"outcome": "approve"}).status_code == 409
-    response = client.post(url, {"outcome": "approve"}, headers=HTMX)
+    assert client.post(url, {"outcome": "approve", "step": 1}).status_code == 409
+    response = client.post(url, {"outcome": "approve", "step": 1}, headers=HTMX)
     assert b"Review opens when the clip is ready." in response.content
 
 
@@ -303,3 +324,115 @@ def test_decide_needs_post(client) -> None:
     review = ReviewFactory()
     _login(client, review)
     assert client.get(_decide_url(review)).status_code == 405
+
+
+# --- audit export -----------------------------------------------------------------------------
+
+
+def test_audit_csv_for_an_approver_lists_the_campaigns_trail_only(client, no_enqueue) -> None:
+    import csv
+    import io
+
+    review = ReviewFactory()
+    campaign = review.clip.variant.brief.campaign
+    user = _login(client, review, Membership.Role.APPROVER)
+    client.post(_decide_url(review), {"step": _step(review), "outcome": "approve"})
+    other = ReviewFactory()
+    services.review_approve(
+        review_id=other.pk,
+        user=_login(client, other, Membership.Role.APPROVER),
+        step_id=_step(other),
+    )
+    client.force_login(user)
+
+    response = client.get(reverse("review:campaign_audit_csv", args=[campaign.slug]))
+
+    assert response.status_code == 200
+    assert response["Content-Type"] == "text/csv; charset=utf-8"
+    rows = list(csv.DictReader(io.StringIO(b"".join(response.streaming_content).decode())))
+    assert [(r["action"], r["object_id"], r["actor"]) for r in rows] == [
+        ("campaign.stages", str(campaign.pk), ""),
+        ("review.approve", str(review.pk), user.username),
+    ]
+    assert rows[1]["from"] == "pending" and rows[1]["to"] == "approved"
+
+
+@pytest.mark.parametrize("role", [Membership.Role.REVIEWER, Membership.Role.CREATOR])
+def test_audit_csv_is_403_for_other_roles_and_404_outside(client, role) -> None:
+    review = ReviewFactory()
+    slug = review.clip.variant.brief.campaign.slug
+    _login(client, review, role)
+    assert client.get(reverse("review:campaign_audit_csv", args=[slug])).status_code == 403
+    client.force_login(UserFactory(is_staff=True, is_superuser=True))
+    assert client.get(reverse("review:campaign_audit_csv", args=[slug])).status_code == 404
+
+
+# --- notifications ----------------------------------------------------------------------------
+
+
+def test_notification_list_mirrors_what_was_sent_and_sets_the_preference(client, no_enqueue):
+    from review.models import NotificationPreference
+
+    review = ReviewFactory()
+    user = _login(client, review, Membership.Role.APPROVER)
+    review.stage.deciders.add(user)
+    other = ReviewFactory(clip__job__variant__brief__campaign=review.clip.variant.brief.campaign)
+    services.review_approve(review_id=other.pk, user=user, step_id=_step(other))
+    from review import notifications
+
+    notifications.notify_step_opened(step=review.steps.get())
+
+    response = client.get(reverse("review:notifications"))
+    assert response.status_code == 200
+    content = response.content.decode()
+    assert "waits for your decision at Creative review" in content
+    assert "In your next digest" in content
+    assert response.context["unread"]
+    # Seen once: read afterwards.
+    assert not client.get(reverse("review:notifications")).context["unread"]
+
+    bad = client.post(reverse("review:notifications"), {"email": "carrier-pigeon"})
+    assert bad.status_code == 400
+    assert b"Select a valid choice" in bad.content
+    ok = client.post(reverse("review:notifications"), {"email": "off"})
+    assert ok.status_code == 302
+    assert NotificationPreference.objects.get(user=user).email == "off"
+    assert client.delete(reverse("review:notifications")).status_code == 405
+
+
+# --- small things a new user saw ----------------------------------------------------------------
+
+
+def test_seen_by_a_new_user(client, no_enqueue) -> None:
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from review.templatetags.review_tags import ago
+
+    now = timezone.now()
+    assert ago(now - timedelta(seconds=20), now) == "just now"
+    assert ago(now - timedelta(minutes=3, seconds=5), now) == "3\xa0minutes ago"
+
+    review = ReviewFactory()
+    _login(client, review, Membership.Role.APPROVER)
+    queue = client.get(reverse("review:queue")).content.decode()
+    assert "0 minutes ago" not in queue and "0\xa0minutes ago" not in queue
+    assert "just now" in queue
+    page = client.get(review.clip.get_absolute_url()).content.decode()
+    assert "None yet." not in page  # no numbered empty list
+    assert "QC passed" in page  # a clip without findings says so
+    assert 'rel="icon" href="/static/favicon.svg"' in page
+
+
+def test_an_approved_panel_polls_until_archived(client, no_enqueue) -> None:
+    review = ReviewFactory()
+    _login(client, review, Membership.Role.APPROVER)
+    client.post(_decide_url(review), {"step": _step(review), "outcome": "approve"})
+    panel_url = reverse("review:decision_panel", args=[review.clip.uuid])
+
+    approved = client.get(panel_url).content.decode()
+    assert f'hx-get="{panel_url}"' in approved and 'hx-trigger="every 2s"' in approved
+    Review.objects.filter(pk=review.pk).update(status=Status.ARCHIVED)
+    archived = client.get(panel_url).content.decode()
+    assert "hx-trigger" not in archived and "Archived" in archived
