@@ -238,6 +238,16 @@ GREENLIGHT_POLL_INTERVAL = env.float("GREENLIGHT_POLL_INTERVAL", default=2.0)
 GREENLIGHT_STALE_AFTER = env.int("GREENLIGHT_STALE_AFTER", default=600)
 GREENLIGHT_MAX_DOWNLOAD_BYTES = env.int("GREENLIGHT_MAX_DOWNLOAD_BYTES", default=2 * 1024**3)
 
+# --- Briefs
+# The most variants one brief may launch, and the most cells its full matrix may list.
+GREENLIGHT_BRIEF_MAX_VARIANTS = env.int("GREENLIGHT_BRIEF_MAX_VARIANTS", default=100)
+GREENLIGHT_BRIEF_MAX_CELLS = env.int("GREENLIGHT_BRIEF_MAX_CELLS", default=1000)
+# Reference images: bytes of the upload, and pixels of the decoded picture (a decompression
+# bomb is refused from its header, before it is decoded).
+GREENLIGHT_REFERENCE_MAX_BYTES = env.int("GREENLIGHT_REFERENCE_MAX_BYTES", default=10 * 1024**2)
+GREENLIGHT_REFERENCE_MAX_PIXELS = env.int("GREENLIGHT_REFERENCE_MAX_PIXELS", default=40_000_000)
+GREENLIGHT_REFERENCE_MAX_SIDE = env.int("GREENLIGHT_REFERENCE_MAX_SIDE", default=8192)
+
 # --- Providers ------------------------------------------------------------------------------
 # Base URL of every hosted provider, so a deployment can route through a proxy and a test
 # double can stand in for the real host.

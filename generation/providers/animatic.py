@@ -72,6 +72,7 @@ SUPPORTED_LANGUAGES: dict[str, str] = {
     "ja": "ja",
     "ko": "ko",
     "zh": "cmn",
+    "yue": "yue",
     "hi": "hi",
     "ar": "ar",
 }
