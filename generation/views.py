@@ -180,6 +180,11 @@ def brief_detail(request: HtmxHttpRequest, pk: int) -> HttpResponse:
         "progress": progress,
         "axes": brief.axis_list,
         "prompt_parts": template_parse_safe(brief.prompt),
+        "script_parts": [
+            (code, template_parse_safe(brief.script_for(code)))
+            for code in brief.languages
+            if brief.script_for(code)
+        ],
         "can_create": services.can_create_brief(user=request.user, campaign=brief.campaign),
     }
     if request.htmx:

@@ -194,7 +194,8 @@ def test_brief_create_post_invalid_shows_every_error(client, no_enqueue) -> None
 def test_bad_input_is_a_400_with_a_form_error_never_a_500(
     client, overrides, field, message
 ) -> None:
-    """These reached a 500 (or a failed job) before; on PostgreSQL too (see test_briefs_pg)."""
+    """These reached a 500 (or a failed job) before. The hook one was a DataError on
+    PostgreSQL only: run this file with DATABASE_URL pointing at PostgreSQL to see it hold."""
     campaign = CampaignFactory()
     client.force_login(_member(campaign))
 

@@ -1,0 +1,267 @@
+"""The brief pages: edit a draft, preview it (htmx recount), untick cells, launch, revise."""
+
+from __future__ import annotations
+
+import pytest
+from django.urls import reverse
+
+from generation.models import Brief, GenerationJob, Membership, Variant
+from review.models import Decision, Review
+from tests.factories import (
+    CampaignFactory,
+    JobFactory,
+    MembershipFactory,
+    ReviewFactory,
+    brief_form_data,
+)
+
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("fast_password_hasher")]
+
+HTMX = {"HX-Request": "true"}
+
+
+def _form(**overrides) -> dict:
+    values = {
+        "prompt": "{hook} at the {scene}",
+        "axis_1_name": "hook",
+        "axis_1_values": "Wake up\nGood night",
+        "axis_2_name": "scene",
+        "axis_2_values": "kitchen\nbeach",
+        "aspect_ratios": ["16:9"],
+        "languages": ["en", "ja"],
+        "script_en": "Fresh: {hook}",
+        "script_ja": "新鮮な朝",
+    }
+    return brief_form_data(**{**values, **overrides})
+
+
+@pytest.fixture
+def creator_client(client):
+    campaign = CampaignFactory(slug="launch")
+    user = MembershipFactory(campaign=campaign, role=Membership.Role.CREATOR).user
+    client.force_login(user)
+    client.campaign = campaign
+    return client
+
+
+def _draft(client, **overrides) -> Brief:
+    response = client.post(reverse("generation:brief_create", args=["launch"]), _form(**overrides))
+    assert response.status_code == 302, response.content[:2000]
+    return Brief.objects.latest("pk")
+
+
+def test_preview_shows_count_cost_samples_per_language_and_the_matrix(creator_client) -> None:
+    brief = _draft(creator_client)
+
+    response = creator_client.get(reverse("generation:brief_preview", args=[brief.pk]))
+
+    assert response.status_code == 200
+    content = response.content.decode()
+    assert '<span class="big" data-testid="plan-count">8</span>' in content
+    assert 'data-testid="plan-cost">$0.00</span>' in content
+    assert "Animatic v1" in content
+    assert "Wake up at the kitchen" in content
+    assert "新鮮な朝" in content
+    assert content.count('name="cell"') == 8
+    assert not Variant.objects.exists()
+
+
+def test_preview_htmx_recount_returns_only_the_summary(creator_client) -> None:
+    brief = _draft(creator_client)
+    plan = creator_client.get(reverse("generation:brief_preview", args=[brief.pk])).context["plan"]
+    keys = [c.key for c, _on in plan.cells]
+
+    response = creator_client.post(
+        reverse("generation:brief_preview", args=[brief.pk]),
+        {"cells-shown": "1", "cell": keys[:5]},
+        headers=HTMX,
+    )
+
+    assert response.status_code == 200
+    content = response.content.decode()
+    assert content.lstrip().startswith('<div id="plan-summary">')
+    assert "<html" not in content
+    assert '<span class="big" data-testid="plan-count">5</span>' in content
+
+
+def test_launch_with_unticked_cells_makes_the_right_variants(
+    creator_client, django_capture_on_commit_callbacks, no_enqueue
+) -> None:
+    brief = _draft(creator_client)
+    plan = creator_client.get(reverse("generation:brief_preview", args=[brief.pk])).context["plan"]
+    cells = [c for c, _on in plan.cells]
+    kept = [c for c in cells if not (c.values["scene"] == "beach" and c.language == "ja")]
+
+    with django_capture_on_commit_callbacks(execute=True):
+        response = creator_client.post(
+            reverse("generation:brief_launch", args=[brief.pk]),
+            {"cells-shown": "1", "cell": [c.key for c in kept]},
+        )
+
+    assert response.status_code == 302
+    assert response["Location"] == brief.get_absolute_url()
+    made = {
+        (v.axis_values["hook"], v.axis_values["scene"], v.language)
+        for v in Variant.objects.filter(brief=brief)
+    }
+    assert made == {(c.values["hook"], c.values["scene"], c.language) for c in kept}
+    assert len(made) == 6
+    assert GenerationJob.objects.filter(variant__brief=brief).count() == 6
+    page = creator_client.get(brief.get_absolute_url()).content.decode()
+    assert "Wake up · kitchen · 16:9 · 3s · ja · 720p" in page
+    assert "Draft" not in page
+
+
+def test_launch_refuses_a_language_without_a_script(creator_client, no_enqueue) -> None:
+    brief = _draft(creator_client, script_ja="")
+
+    preview = creator_client.get(reverse("generation:brief_preview", args=[brief.pk]))
+    assert "No Japanese script yet" in preview.content.decode()
+    response = creator_client.post(reverse("generation:brief_launch", args=[brief.pk]))
+
+    assert response.status_code == 400
+    assert "write a voice-over script for Japanese before launching" in response.content.decode()
+    assert not Variant.objects.exists()
+
+
+def test_launch_over_the_cap_is_refused_with_the_number_to_untick(
+    creator_client, settings, no_enqueue
+) -> None:
+    settings.GREENLIGHT_BRIEF_MAX_VARIANTS = 6
+    brief = _draft(creator_client)
+
+    preview = creator_client.get(reverse("generation:brief_preview", args=[brief.pk]))
+    assert "Untick 2 or use fewer values." in preview.content.decode()
+    response = creator_client.post(reverse("generation:brief_launch", args=[brief.pk]))
+
+    assert response.status_code == 400
+    assert "8 variants are chosen; one brief may launch at most 6. Untick 2" in (
+        response.content.decode()
+    )
+
+
+def test_edit_a_draft_prefills_and_saves(creator_client) -> None:
+    brief = _draft(creator_client)
+    url = reverse("generation:brief_edit", args=[brief.pk])
+
+    page = creator_client.get(url).content.decode()
+    assert "Wake up\nGood night</textarea>" in page
+    assert "新鮮な朝</textarea>" in page
+
+    response = creator_client.post(url, _form(title="Renamed", axis_2_values="kitchen"))
+
+    assert response.status_code == 302
+    brief.refresh_from_db()
+    assert brief.title == "Renamed"
+    assert brief.axes[1] == {"name": "scene", "values": ["kitchen"]}
+    assert Brief.objects.count() == 1
+
+
+def test_a_launched_brief_cannot_be_edited_or_previewed(creator_client, no_enqueue) -> None:
+    brief = _draft(creator_client)
+    creator_client.post(reverse("generation:brief_launch", args=[brief.pk]))
+
+    edit = creator_client.get(reverse("generation:brief_edit", args=[brief.pk]))
+    preview = creator_client.get(reverse("generation:brief_preview", args=[brief.pk]))
+    again = creator_client.post(reverse("generation:brief_launch", args=[brief.pk]))
+
+    assert edit.status_code == preview.status_code == again.status_code == 302
+    assert Variant.objects.count() == 8
+
+
+def test_a_reviewer_may_preview_but_not_launch(client, no_enqueue) -> None:
+    campaign = CampaignFactory(slug="launch")
+    creator = MembershipFactory(campaign=campaign, role=Membership.Role.CREATOR).user
+    reviewer = MembershipFactory(campaign=campaign, role=Membership.Role.REVIEWER).user
+    client.force_login(creator)
+    brief = _draft(client)
+    client.force_login(reviewer)
+
+    preview = client.get(reverse("generation:brief_preview", args=[brief.pk]))
+    assert preview.status_code == 200
+    assert 'data-testid="launch"' not in preview.content.decode()
+    assert client.post(reverse("generation:brief_launch", args=[brief.pk])).status_code == 403
+    assert client.get(reverse("generation:brief_edit", args=[brief.pk])).status_code == 403
+
+
+def test_draft_brief_page_shows_the_template_slots_not_literal_braces(creator_client) -> None:
+    brief = _draft(creator_client)
+
+    page = creator_client.get(brief.get_absolute_url()).content.decode()
+
+    assert '<span class="slot">hook</span> at the <span class="slot">scene</span>' in page
+    assert "{hook}" not in page
+    assert "Preview and launch" in page
+
+
+# --- a new version with edits ----------------------------------------------------------------
+
+
+@pytest.fixture
+def changes_requested(no_enqueue):
+    review = ReviewFactory(status=Review.Status.CHANGES_REQUESTED)
+    campaign = review.clip.variant.brief.campaign
+    reviewer = MembershipFactory(campaign=campaign, role=Membership.Role.REVIEWER)
+    Decision.objects.create(
+        review=review,
+        stage=review.stage,
+        user=reviewer.user,
+        outcome="request_changes",
+        note="Make the kitchen brighter",
+    )
+    return review
+
+
+def test_revise_page_prefills_the_variant_and_shows_reviewer_notes(
+    client, changes_requested
+) -> None:
+    variant = changes_requested.clip.variant
+    creator = MembershipFactory(campaign=variant.brief.campaign, role=Membership.Role.CREATOR).user
+    client.force_login(creator)
+
+    response = client.get(reverse("generation:variant_revise", args=[variant.pk]))
+
+    assert response.status_code == 200
+    content = response.content.decode()
+    assert "Generate version 2 of #" in content
+    assert f"{variant.prompt}</textarea>" in content
+    assert "Make the kitchen brighter" in content
+    assert response.context["form"].initial["notes"] == "Make the kitchen brighter"
+
+
+def test_revise_post_queues_an_edited_version_with_a_new_seed(
+    client, changes_requested, no_enqueue
+) -> None:
+    variant = changes_requested.clip.variant
+    variant.seed = 5
+    variant.save()
+    creator = MembershipFactory(campaign=variant.brief.campaign, role=Membership.Role.CREATOR).user
+    client.force_login(creator)
+
+    response = client.post(
+        reverse("generation:variant_revise", args=[variant.pk]),
+        {"prompt": "Brighter kitchen", "script": "Bright!", "shots": "A\nB", "notes": "brighter"},
+    )
+
+    assert response.status_code == 302
+    job = GenerationJob.objects.get(variant=variant, attempt=2)
+    assert job.request["prompt"] == "Brighter kitchen"
+    assert job.request["shots"] == ["A", "B"]
+    assert job.request["seed"] != 5
+    assert job.notes == "brighter"
+
+
+def test_revise_refuses_too_many_shots_and_a_version_in_progress(client, no_enqueue) -> None:
+    job = JobFactory(status="running", provider_request_id="r-1")
+    creator = MembershipFactory(
+        campaign=job.variant.brief.campaign, role=Membership.Role.CREATOR
+    ).user
+    client.force_login(creator)
+    url = reverse("generation:variant_revise", args=[job.variant.pk])
+
+    too_many = client.post(url, {"prompt": "p", "shots": "\n".join("abcdefg")})
+    in_progress = client.post(url, {"prompt": "p", "shots": "a"})
+
+    assert too_many.status_code == in_progress.status_code == 400
+    assert "7 shots do not fit in a 3 s clip" in too_many.content.decode()
+    assert "version 1 of this variant is still in progress" in in_progress.content.decode()
