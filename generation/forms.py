@@ -23,6 +23,7 @@ from generation.matrix import (
 )
 from generation.models import Brief
 from generation.providers.capabilities import Mode, ModelSpec, all_models
+from generation.references import ReferenceRejected, reference_clean
 from generation.services import BriefInput
 
 AXIS_ROWS = 3
@@ -110,6 +111,12 @@ class BriefForm(forms.Form):
     resolution = forms.ChoiceField(choices=RESOLUTIONS, initial="720p")
     languages = forms.MultipleChoiceField(
         choices=LANGUAGES, widget=forms.CheckboxSelectMultiple, initial=["en"]
+    )
+    reference = forms.FileField(
+        required=False,
+        label="Reference image",
+        help_text="JPEG, PNG or WEBP, for models with image input. Stored without its metadata.",
+        widget=forms.ClearableFileInput(attrs={"accept": "image/jpeg,image/png,image/webp"}),
     )
 
     def __init__(self, *args, **kwargs) -> None:
@@ -252,6 +259,13 @@ class BriefForm(forms.Form):
         spec = _specs().get(data.get("model", ""))
         if spec is not None:
             self._check_model(spec, data)
+        upload = data.get("reference")
+        data["reference"] = None
+        if upload and spec is not None:
+            try:
+                data["reference"] = reference_clean(upload, spec=spec, name=upload.name)
+            except ReferenceRejected as exc:
+                self.add_error("reference", str(exc))
         slots = (*[a.name for a in axes], *BUILTIN_SLOTS)
         self._check_template("prompt", data.get("prompt", ""), slots)
         languages = data.get("languages") or []
@@ -319,6 +333,11 @@ class BriefForm(forms.Form):
             if bad:
                 names = ", ".join(LANGUAGE_NAMES.get(c, c) for c in bad)
                 self.add_error("languages", f"{spec.label} does not speak {names}")
+
+    def references(self) -> list:
+        """The validated, re-encoded reference images the form carried."""
+        image = self.cleaned_data.get("reference")
+        return [image] if image is not None else []
 
     def to_input(self) -> BriefInput:
         d = self.cleaned_data

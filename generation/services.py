@@ -13,6 +13,7 @@ import logging
 import secrets
 import tempfile
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
 from decimal import Decimal
@@ -22,6 +23,7 @@ from typing import Any
 
 from django.conf import settings
 from django.core.files import File
+from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
 from django.db import transaction
 from django.db.models import F, Max, Q, Sum
@@ -54,6 +56,7 @@ from generation.providers.base import (
     TransientError,
 )
 from generation.providers.capabilities import ModelSpec, spec_for
+from generation.references import CleanImage, ReferenceRejected, reference_limit
 from generation.signals import job_succeeded
 
 log = logging.getLogger(__name__)
@@ -264,13 +267,21 @@ def _spec_problems(spec: ModelSpec, brief: Brief, *, has_image: bool) -> list[st
 
 @transaction.atomic
 def brief_draft_save(
-    *, campaign: Campaign, user: Any, data: BriefInput, brief: Brief | None = None
+    *,
+    campaign: Campaign,
+    user: Any,
+    data: BriefInput,
+    brief: Brief | None = None,
+    references: Sequence[CleanImage] = (),
 ) -> Brief:
     """Create a draft brief, or replace what an existing draft says; nothing is generated.
 
-    Raises PermissionDenied for users who are not creators on the campaign, BriefNotReady
-    for a brief already launched, ProviderError for an unknown provider or model or a request
-    the model cannot serve, and MatrixError or TemplateError for bad axes or templates.
+    `references` are images already validated and re-encoded (`generation.references`); they
+    are added to the brief's. Raises PermissionDenied for users who are not creators on the
+    campaign, BriefNotReady for a brief already launched, ProviderError for an unknown
+    provider or model or a request the model cannot serve (reference images included),
+    MatrixError or TemplateError for bad axes or templates, and ReferenceRejected for more
+    images than the model takes.
     """
     if not can_create_brief(user=user, campaign=campaign):
         raise PermissionDenied(f"{user} may not write briefs for {campaign}")
@@ -317,11 +328,45 @@ def brief_draft_save(
             setattr(brief, name, value)
         brief.save()
         action = "brief.update"
-    problems = _spec_problems(spec, brief, has_image=brief.references.exists())
-    if problems:
-        raise RequestRejected("; ".join(problems), code="unsupported_request")
+    stored: list[str] = []
+    try:
+        for image in references:
+            stored.append(_reference_store(brief=brief, image=image, spec=spec, user=user))
+        problems = _spec_problems(spec, brief, has_image=brief.references.exists())
+        if problems:
+            raise RequestRejected("; ".join(problems), code="unsupported_request")
+    except Exception:
+        # The rows roll back with the transaction; the files must go with them.
+        for name in stored:
+            default_storage.delete(name)
+        raise
     audit_record(action=action, obj=brief, actor=user, provider=data.provider, model=spec.model)
     return brief
+
+
+def _reference_store(*, brief: Brief, image: CleanImage, spec: ModelSpec, user: Any) -> str:
+    limit = reference_limit(spec)
+    if not limit:
+        raise ReferenceRejected(f"{spec.label} does not take reference images")
+    if brief.references.filter(variant__isnull=True).count() >= limit:
+        raise ReferenceRejected(f"{spec.label} takes at most {limit} reference image(s)")
+    name = default_storage.save(
+        f"references/{brief.pk}/{uuid.uuid4().hex}.{image.extension}",
+        ContentFile(image.content),
+    )
+    reference = ReferenceImage.objects.create(
+        brief=brief,
+        image=name,
+        format=image.format,
+        width=image.width,
+        height=image.height,
+        bytes=len(image.content),
+        sha256=image.sha256,
+        original_name=image.original_name[:255],
+        uploaded_by=user,
+    )
+    audit_record(action="reference.add", obj=reference, actor=user, sha256=image.sha256)
+    return name
 
 
 def brief_plan(*, brief: Brief, exclude: list[str] | None = None) -> BriefPlan:

@@ -16,6 +16,7 @@ from generation import selectors, services
 from generation.forms import BriefForm, VariantReviseForm
 from generation.matrix import MatrixError, TemplateError, template_parse
 from generation.providers.base import ProviderError
+from generation.references import ReferenceRejected
 
 
 @require_GET
@@ -50,6 +51,7 @@ def _creator_only(user, campaign) -> None:
 
 _BRIEF_ERRORS = (
     services.BriefNotReady,
+    ReferenceRejected,
     services.BudgetExceeded,
     MatrixError,
     TemplateError,
@@ -63,11 +65,14 @@ def brief_create(request: HtmxHttpRequest, slug: str) -> HttpResponse:
     """Write a draft brief; saving leads to its preview, where it is launched."""
     campaign = selectors.access_campaign(user=request.user, slug=slug)
     _creator_only(request.user, campaign)
-    form = BriefForm(request.POST or None)
+    form = BriefForm(request.POST or None, request.FILES or None)
     if request.method == "POST" and form.is_valid():
         try:
             brief = services.brief_draft_save(
-                campaign=campaign, user=request.user, data=form.to_input()
+                campaign=campaign,
+                user=request.user,
+                data=form.to_input(),
+                references=form.references(),
             )
         except _BRIEF_ERRORS as exc:
             form.add_error(None, str(exc))
@@ -91,11 +96,17 @@ def brief_edit(request: HtmxHttpRequest, pk: int) -> HttpResponse:
     if not brief.is_draft:
         messages.error(request, "This brief is launched; its variants can no longer change.")
         return redirect(brief)
-    form = BriefForm(request.POST or None, initial=BriefForm.initial_for(brief))
+    form = BriefForm(
+        request.POST or None, request.FILES or None, initial=BriefForm.initial_for(brief)
+    )
     if request.method == "POST" and form.is_valid():
         try:
             services.brief_draft_save(
-                campaign=brief.campaign, user=request.user, data=form.to_input(), brief=brief
+                campaign=brief.campaign,
+                user=request.user,
+                data=form.to_input(),
+                brief=brief,
+                references=form.references(),
             )
         except _BRIEF_ERRORS as exc:
             form.add_error(None, str(exc))
