@@ -24,6 +24,11 @@ class Campaign(models.Model):
         validators=[MinValueValidator(Decimal("0"))],
         help_text="Spending cap for generation; empty means no cap.",
     )
+    briefs_need_approval = models.BooleanField(
+        "briefs need an approver",
+        default=False,
+        help_text="A brief launches only after an approver on the campaign approves it.",
+    )
     members = models.ManyToManyField(
         settings.AUTH_USER_MODEL, through="Membership", related_name="campaigns", blank=True
     )
@@ -102,6 +107,10 @@ class Brief(models.Model):
         settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="briefs"
     )
     created_at = models.DateTimeField(auto_now_add=True)
+    approved_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    approved_at = models.DateTimeField(null=True, blank=True)
     launched_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
@@ -121,6 +130,11 @@ class Brief(models.Model):
     @property
     def is_draft(self) -> bool:
         return self.status == self.Status.DRAFT
+
+    @property
+    def awaits_approval(self) -> bool:
+        """A draft its campaign will not launch until an approver approves it."""
+        return self.is_draft and self.campaign.briefs_need_approval and self.approved_at is None
 
     @property
     def shot_list(self) -> list[str]:

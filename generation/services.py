@@ -316,6 +316,9 @@ def brief_draft_save(
         "resolution": data.resolution,
         "provider": data.provider,
         "model": spec.model,
+        # What an approver approved is what launches: any change needs approving again.
+        "approved_by": None,
+        "approved_at": None,
     }
     if brief is None:
         brief = Brief.objects.create(campaign=campaign, created_by=user, **fields)
@@ -454,6 +457,10 @@ def brief_launch(*, brief: Brief, user: Any, exclude: list[str] | None = None) -
     brief = Brief.objects.select_for_update().get(pk=brief.pk)
     if not brief.is_draft:
         raise BriefNotReady("this brief is already launched")
+    if brief.awaits_approval:
+        raise BriefNotReady(
+            f"{campaign} launches only approved briefs: an approver must approve this one first"
+        )
     if exclude is not None:
         brief.excluded_cells = list(exclude)
     plan = brief_plan(brief=brief)
@@ -514,6 +521,36 @@ def brief_launch(*, brief: Brief, user: Any, exclude: list[str] | None = None) -
     for job in jobs:
         _enqueue_submit(job.pk)
     return brief
+
+
+def can_approve_brief(*, user: Any, campaign: Campaign) -> bool:
+    if user.is_staff:
+        return True
+    return Membership.objects.filter(
+        campaign=campaign, user=user, role=Membership.Role.APPROVER
+    ).exists()
+
+
+@transaction.atomic
+def brief_approve(*, brief: Brief, user: Any) -> Brief:
+    """Approve a draft brief, so a campaign that needs approval lets its creator launch it.
+
+    Locks the brief row. Raises PermissionDenied for users who are not approvers on the
+    campaign and BriefNotReady for a brief already launched or already approved. Editing the
+    draft afterwards clears the approval.
+    """
+    if not can_approve_brief(user=user, campaign=brief.campaign):
+        raise PermissionDenied(f"{user} may not approve briefs for {brief.campaign}")
+    locked = Brief.objects.select_for_update().get(pk=brief.pk)
+    if not locked.is_draft:
+        raise BriefNotReady("this brief is already launched")
+    if locked.approved_at is not None:
+        raise BriefNotReady(f"this brief was already approved by {locked.approved_by}")
+    locked.approved_by = user
+    locked.approved_at = timezone.now()
+    locked.save(update_fields=["approved_by", "approved_at"])
+    audit_record(action="brief.approve", obj=locked, actor=user)
+    return locked
 
 
 @transaction.atomic

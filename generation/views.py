@@ -156,8 +156,25 @@ def _preview_context(request: HtmxHttpRequest, brief, *, exclude=None, error: st
         "budget_left": left,
         "over_budget": left is not None and plan.estimate_usd > left,
         "can_launch": services.can_create_brief(user=request.user, campaign=campaign),
+        "can_approve": services.can_approve_brief(user=request.user, campaign=campaign),
         "axes": brief.axis_list,
     }
+
+
+@require_POST
+@login_required
+def brief_approve(request: HtmxHttpRequest, pk: int) -> HttpResponse:
+    """Approve a draft brief (campaigns that launch only approved briefs)."""
+    brief = selectors.access_brief(user=request.user, brief_id=pk)
+    try:
+        services.brief_approve(brief=brief, user=request.user)
+    except services.PermissionDenied as exc:
+        raise HttpForbidden(str(exc)) from None
+    except services.BriefNotReady as exc:
+        messages.error(request, str(exc))
+    else:
+        messages.success(request, "Approved: the creator can launch this brief.")
+    return redirect("generation:brief_preview", pk=brief.pk)
 
 
 @require_POST

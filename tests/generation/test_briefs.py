@@ -294,3 +294,54 @@ def test_variant_revise_needs_the_creator_role(no_enqueue) -> None:
         services.variant_revise(
             variant=first.variant, user=UserFactory(), prompt="p", script="", shots=""
         )
+
+
+# --- campaigns that launch only approved briefs ------------------------------------------------
+
+
+def test_a_campaign_needing_approval_refuses_the_launch_until_an_approver_approves(
+    no_enqueue,
+) -> None:
+    campaign = CampaignFactory(name="Careful", briefs_need_approval=True)
+    brief, creator = _draft(campaign)
+    approver = MembershipFactory(campaign=campaign, role=Membership.Role.APPROVER).user
+
+    with pytest.raises(services.BriefNotReady) as excinfo:
+        services.brief_launch(brief=brief, user=creator)
+    assert str(excinfo.value) == (
+        "Careful launches only approved briefs: an approver must approve this one first"
+    )
+    with pytest.raises(services.PermissionDenied):
+        services.brief_approve(brief=brief, user=creator)
+
+    services.brief_approve(brief=brief, user=approver)
+    with pytest.raises(services.BriefNotReady, match="already approved"):
+        services.brief_approve(brief=brief, user=approver)
+    services.brief_launch(brief=brief, user=creator)
+
+    brief.refresh_from_db()
+    assert (brief.status, brief.approved_by) == (Brief.Status.LAUNCHED, approver)
+    assert AuditEvent.objects.filter(action="brief.approve", object_id=str(brief.pk)).exists()
+
+
+def test_editing_an_approved_draft_needs_approving_again(no_enqueue) -> None:
+    campaign = CampaignFactory(briefs_need_approval=True)
+    brief, creator = _draft(campaign)
+    approver = MembershipFactory(campaign=campaign, role=Membership.Role.APPROVER).user
+    services.brief_approve(brief=brief, user=approver)
+
+    services.brief_draft_save(
+        campaign=campaign, user=creator, data=_input(title="Changed"), brief=brief
+    )
+
+    brief.refresh_from_db()
+    assert brief.approved_at is None and brief.awaits_approval
+    with pytest.raises(services.BriefNotReady):
+        services.brief_launch(brief=brief, user=creator)
+
+
+def test_a_campaign_without_the_option_launches_unapproved_briefs(no_enqueue) -> None:
+    brief, creator = _draft()
+
+    assert not brief.awaits_approval
+    services.brief_launch(brief=brief, user=creator)

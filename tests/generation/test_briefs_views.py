@@ -194,6 +194,34 @@ def test_draft_brief_page_shows_the_template_slots_not_literal_braces(creator_cl
     assert "Preview and launch" in page
 
 
+def test_an_approver_approves_on_the_preview_then_the_creator_launches(client, no_enqueue) -> None:
+    campaign = CampaignFactory(slug="launch", briefs_need_approval=True)
+    creator = MembershipFactory(campaign=campaign, role=Membership.Role.CREATOR).user
+    approver = MembershipFactory(campaign=campaign, role=Membership.Role.APPROVER).user
+    client.force_login(creator)
+    brief = _draft(client)
+    preview_url = reverse("generation:brief_preview", args=[brief.pk])
+
+    waiting = client.get(preview_url).content.decode()
+    assert 'data-testid="awaits-approval"' in waiting
+    assert "Approve this brief" not in waiting
+    assert 'data-testid="launch" disabled' in waiting
+    refused = client.post(reverse("generation:brief_launch", args=[brief.pk]))
+    assert refused.status_code == 400
+    assert client.post(reverse("generation:brief_approve", args=[brief.pk])).status_code == 403
+
+    client.force_login(approver)
+    assert "Approve this brief" in client.get(preview_url).content.decode()
+    approved = client.post(reverse("generation:brief_approve", args=[brief.pk]))
+    assert approved.status_code == 302 and approved["Location"] == preview_url
+
+    client.force_login(creator)
+    page = client.get(preview_url).content.decode()
+    assert 'data-testid="approved"' in page and 'data-testid="launch" disabled' not in page
+    assert client.post(reverse("generation:brief_launch", args=[brief.pk])).status_code == 302
+    assert Variant.objects.filter(brief=brief).count() == 8
+
+
 # --- a new version with edits ----------------------------------------------------------------
 
 
