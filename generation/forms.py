@@ -398,3 +398,30 @@ class VariantReviseForm(forms.Form):
                 "half a second each"
             )
         return "\n".join(shots)
+
+
+class LocalizeForm(forms.Form):
+    """Language versions of one clip: a script per language; the filled ones are made."""
+
+    def __init__(self, *args, languages: list[str], initial_scripts: dict[str, str], **kwargs):
+        super().__init__(*args, **kwargs)
+        self.languages = languages
+        for code in languages:
+            self.fields[f"script_{code}"] = forms.CharField(
+                max_length=2000,
+                required=False,
+                label=f"{LANGUAGE_NAMES.get(code, code)} script",
+                initial=initial_scripts.get(code, ""),
+                widget=forms.Textarea(attrs={"rows": 2, "lang": code}),
+            )
+
+    def clean(self) -> dict:
+        data = super().clean()
+        data["scripts"] = {
+            code: data[f"script_{code}"].strip()
+            for code in self.languages
+            if (data.get(f"script_{code}") or "").strip()
+        }
+        if not data["scripts"] and not self.errors:
+            raise forms.ValidationError("write the script of at least one language")
+        return data

@@ -169,6 +169,15 @@ class Variant(models.Model):
     # On-screen shots of this variant when edited for a new version; empty means the brief's.
     shots = models.TextField(blank=True)
     seed = models.BigIntegerField(null=True, blank=True)
+    # A language version: the job whose clip it localizes (same picture prompt, seed and
+    # references, this language's script).
+    source_job = models.ForeignKey(
+        "GenerationJob",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="language_versions",
+    )
 
     class Meta:
         ordering = ["brief", "position"]

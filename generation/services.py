@@ -14,7 +14,7 @@ import secrets
 import tempfile
 import uuid
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import timedelta
 from decimal import Decimal
 from functools import partial
@@ -551,6 +551,113 @@ def brief_approve(*, brief: Brief, user: Any) -> Brief:
     locked.save(update_fields=["approved_by", "approved_at"])
     audit_record(action="brief.approve", obj=locked, actor=user)
     return locked
+
+
+def model_languages(*, brief: Brief) -> set[str]:
+    """The language codes the brief's model speaks (every offered one when it takes any)."""
+    _provider, spec = _model_for(brief.provider, brief.model)
+    if spec.languages is None:
+        return set(LANGUAGE_NAMES)
+    return set(spec.languages)
+
+
+LOCALIZABLE_REVIEW_STATES = ("pending", "in_review", "approved", "archived")
+
+
+def localize_check(*, job: GenerationJob) -> None:
+    """Raise BriefNotReady unless the job made a clip that is approved or still in review.
+
+    The clip and its review live in later apps; they are reached by relation name only.
+    """
+    clip = getattr(job, "clip", None)
+    review = getattr(clip, "review", None) if clip is not None else None
+    if review is None or review.status not in LOCALIZABLE_REVIEW_STATES:
+        raise BriefNotReady("language versions are made from a clip that is approved or in review")
+
+
+@transaction.atomic
+def variant_localize(*, job: GenerationJob, user: Any, scripts: dict[str, str]) -> list[Variant]:
+    """Make one language version of the job's clip per entry of `scripts` (language → script).
+
+    Each new variant keeps the source's picture prompt, shots, format, axis values, seed and
+    references, speaks its own script, and points at the source job; one job per new variant
+    is queued. Locks the brief row so two requests cannot take the same positions. Raises
+    PermissionDenied, BriefNotReady (no clip in review or approved; a language the source
+    already has or that is empty), RequestRejected for a language the model does not speak and
+    BudgetExceeded.
+    """
+    source = job.variant
+    brief = source.brief
+    if not can_create_brief(user=user, campaign=brief.campaign):
+        raise PermissionDenied(f"{user} may not make variants in {brief.campaign}")
+    localize_check(job=job)
+    Brief.objects.select_for_update().get(pk=brief.pk)
+    provider, spec = _model_for(brief.provider, brief.model)
+    taken = {source.language} | set(
+        Variant.objects.filter(source_job__variant=source).values_list("language", flat=True)
+    )
+    scripts = {lang: text.strip() for lang, text in scripts.items()}
+    if not scripts:
+        raise BriefNotReady("choose at least one language")
+    for language, text in scripts.items():
+        name = LANGUAGE_NAMES.get(language, language)
+        if language in taken:
+            raise BriefNotReady(f"this clip already has a {name} version")
+        if not text:
+            raise BriefNotReady(f"write the {name} script")
+        if spec.languages is not None and language not in spec.languages:
+            raise RequestRejected(f"{spec.label} does not speak {name}", code="unsupported")
+    last = brief.variants.aggregate(n=Max("position"))["n"] or 0
+    request = GenerationRequest.from_dict(job.request)
+    made = []
+    for offset, (language, text) in enumerate(sorted(scripts.items()), start=1):
+        made.append(
+            Variant.objects.create(
+                brief=brief,
+                position=last + offset,
+                hook=source.hook,
+                axis_values=source.axis_values,
+                aspect_ratio=source.aspect_ratio,
+                duration_s=source.duration_s,
+                language=language,
+                resolution=source.resolution,
+                prompt=request.prompt,
+                script=text,
+                shots="\n".join(request.shots),
+                seed=request.seed,
+                source_job=job,
+            )
+        )
+    jobs = []
+    for variant in made:
+        localized = replace(request, language=variant.language, script=variant.script)
+        jobs.append(
+            GenerationJob(
+                variant=variant,
+                attempt=1,
+                provider=brief.provider,
+                model=brief.model,
+                request=localized.as_dict(),
+                cost_estimate_usd=provider.estimate_cost(localized),
+                requested_by=user,
+                notes=f"{LANGUAGE_NAMES.get(variant.language, variant.language)} version of "
+                f"#{source.position} v{job.attempt}",
+            )
+        )
+    _budget_check(
+        campaign=brief.campaign, extra=sum((j.cost_estimate_usd for j in jobs), Decimal(0))
+    )
+    jobs = GenerationJob.objects.bulk_create(jobs)
+    audit_record(
+        action="variant.localize",
+        obj=source,
+        actor=user,
+        job=job.pk,
+        languages=sorted(scripts),
+    )
+    for new_job in jobs:
+        _enqueue_submit(new_job.pk)
+    return made
 
 
 @transaction.atomic

@@ -13,4 +13,5 @@ urlpatterns = [
     path("briefs/<int:pk>/launch/", views.brief_launch, name="brief_launch"),
     path("variants/<int:pk>/regenerate/", views.variant_regenerate, name="variant_regenerate"),
     path("variants/<int:pk>/revise/", views.variant_revise, name="variant_revise"),
+    path("versions/<int:pk>/languages/", views.job_localize, name="job_localize"),
 ]

@@ -13,8 +13,9 @@ from django_htmx.http import HttpResponseStopPolling
 
 from config.http import HtmxHttpRequest
 from generation import selectors, services
-from generation.forms import BriefForm, VariantReviseForm
-from generation.matrix import MatrixError, TemplateError, template_parse
+from generation.forms import BriefForm, LocalizeForm, VariantReviseForm
+from generation.matrix import LANGUAGE_NAMES, LANGUAGES, MatrixError, TemplateError, template_parse
+from generation.models import GenerationJob
 from generation.providers.base import ProviderError
 from generation.references import ReferenceRejected
 
@@ -201,6 +202,7 @@ def brief_launch(request: HtmxHttpRequest, pk: int) -> HttpResponse:
 def brief_detail(request: HtmxHttpRequest, pk: int) -> HttpResponse:
     brief = selectors.access_brief(user=request.user, brief_id=pk)
     variants = selectors.brief_variants(brief=brief)
+    _link_language_versions(variants)
     progress = selectors.brief_progress(variants=variants)
     context = {
         "brief": brief,
@@ -222,6 +224,18 @@ def brief_detail(request: HtmxHttpRequest, pk: int) -> HttpResponse:
             return stop
         return response
     return render(request, "generation/brief_detail.html", context)
+
+
+def _link_language_versions(variants: list) -> None:
+    """Set `localized_from` and `language_versions` on each variant, from the prefetched jobs
+    (no extra query), so a clip and its language versions show together."""
+    by_job = {job.pk: v for v in variants for job in v.jobs.all()}
+    for variant in variants:
+        variant.localized_from = by_job.get(variant.source_job_id)
+        variant.language_versions = []
+    for variant in variants:
+        if variant.localized_from is not None:
+            variant.localized_from.language_versions.append(variant)
 
 
 def template_parse_safe(template: str) -> list[tuple[str, str | None]]:
@@ -298,6 +312,52 @@ def variant_revise(request: HtmxHttpRequest, pk: int) -> HttpResponse:
             "latest": latest,
         },
         status=400 if request.method == "POST" else 200,
+    )
+
+
+@require_http_methods(["GET", "POST"])
+@login_required
+def job_localize(request: HtmxHttpRequest, pk: int) -> HttpResponse:
+    """Make language versions of one version's clip: same picture and seed, its own script."""
+    job = _access_job(request.user, pk)
+    variant, brief = job.variant, job.variant.brief
+    if not services.can_create_brief(user=request.user, campaign=brief.campaign):
+        raise HttpForbidden("only creators on this campaign may make language versions")
+    taken = {variant.language} | {v.language for v in job.language_versions.all()}
+    spec_languages = services.model_languages(brief=brief)
+    languages = [code for code, _name in LANGUAGES if code not in taken and code in spec_languages]
+    form = LocalizeForm(request.POST or None, languages=languages, initial_scripts=brief.scripts)
+    error = ""
+    try:
+        services.localize_check(job=job)
+    except services.BriefNotReady as exc:
+        error = str(exc)
+    if request.method == "POST" and not error and form.is_valid():
+        try:
+            made = services.variant_localize(
+                job=job, user=request.user, scripts=form.cleaned_data["scripts"]
+            )
+        except _BRIEF_ERRORS as exc:
+            form.add_error(None, str(exc))
+        else:
+            names = ", ".join(LANGUAGE_NAMES.get(v.language, v.language) for v in made)
+            messages.success(request, f"{names} version(s) of #{variant.position} are queued.")
+            return redirect(brief)
+    return render(
+        request,
+        "generation/job_localize.html",
+        {"job": job, "variant": variant, "brief": brief, "form": form, "error": error},
+        status=400 if request.method == "POST" or error else 200,
+    )
+
+
+def _access_job(user, job_id: int) -> GenerationJob:
+    """A job whose campaign the user may see, or 404 (through the one visibility rule)."""
+    qs = GenerationJob.objects.select_related("variant__brief__campaign")
+    return selectors.get_or_404(
+        selectors.visible_to(qs, user=user, campaign="variant__brief__campaign"),
+        "version",
+        pk=job_id,
     )
 
 

@@ -293,3 +293,92 @@ def test_revise_refuses_too_many_shots_and_a_version_in_progress(client, no_enqu
     assert too_many.status_code == in_progress.status_code == 400
     assert "7 shots do not fit in a 3 s clip" in too_many.content.decode()
     assert "version 1 of this variant is still in progress" in in_progress.content.decode()
+
+
+# --- language versions of a clip ------------------------------------------------------------
+
+
+def _reviewed(status, **variant):
+    review = ReviewFactory(
+        status=status, **{f"clip__job__variant__{k}": v for k, v in variant.items()}
+    )
+    job = review.clip.job
+    job.request = {
+        "prompt": "A green bottle",
+        "duration_s": 3,
+        "language": "en",
+        "script": "Fresh.",
+        "shots": ["Fresh"],
+        "seed": 42,
+        "image_url": "http://testserver/media/references/1/a.png",
+    }
+    job.save()
+    return review
+
+
+def test_language_versions_keep_the_picture_and_seed_and_speak_their_own_script(
+    client, no_enqueue
+) -> None:
+    review = _reviewed(Review.Status.PENDING, seed=42)
+    job = review.clip.job
+    brief = job.variant.brief
+    creator = MembershipFactory(campaign=brief.campaign, role=Membership.Role.CREATOR).user
+    client.force_login(creator)
+    url = reverse("generation:job_localize", args=[job.pk])
+
+    page = client.get(url)
+    assert page.status_code == 200
+    assert 'name="script_ja"' in page.content.decode()
+    assert 'name="script_en"' not in page.content.decode()
+    response = client.post(url, {"script_ja": "新鮮です。", "script_yue": "好新鮮。"})
+
+    assert response.status_code == 302
+    made = {v.language: v for v in Variant.objects.filter(source_job=job)}
+    assert set(made) == {"ja", "yue"}
+    for language, variant in made.items():
+        version = variant.jobs.get()
+        assert version.request["prompt"] == "A green bottle"
+        assert version.request["seed"] == 42
+        assert version.request["image_url"].endswith("/references/1/a.png")
+        assert version.request["language"] == language
+        assert version.request["script"] == variant.script
+    assert made["ja"].script == "新鮮です。"
+
+    detail = client.get(brief.get_absolute_url()).content.decode()
+    assert "Language versions:" in detail
+    assert f'ja version of <a href="#variant-{job.variant.position}">' in detail
+    again = client.post(url, {"script_ja": "もう一度"})
+    assert again.status_code == 400
+    assert Variant.objects.filter(source_job=job).count() == 2
+
+
+@pytest.mark.parametrize("status", [Review.Status.REJECTED, Review.Status.CHANGES_REQUESTED])
+def test_no_language_versions_of_a_rejected_clip(client, status, no_enqueue) -> None:
+    review = _reviewed(status)
+    job = review.clip.job
+    creator = MembershipFactory(
+        campaign=job.variant.brief.campaign, role=Membership.Role.CREATOR
+    ).user
+    client.force_login(creator)
+
+    response = client.post(
+        reverse("generation:job_localize", args=[job.pk]), {"script_ja": "新鮮です。"}
+    )
+
+    assert response.status_code == 400
+    assert "approved or in review" in response.content.decode()
+    assert not Variant.objects.filter(source_job=job).exists()
+
+
+def test_language_versions_need_a_script_and_the_creator_role(client, no_enqueue) -> None:
+    review = _reviewed(Review.Status.APPROVED)
+    job = review.clip.job
+    campaign = job.variant.brief.campaign
+    client.force_login(MembershipFactory(campaign=campaign, role=Membership.Role.REVIEWER).user)
+    url = reverse("generation:job_localize", args=[job.pk])
+    assert client.get(url).status_code == 403
+
+    client.force_login(MembershipFactory(campaign=campaign, role=Membership.Role.CREATOR).user)
+    empty = client.post(url, {"script_ja": "  "})
+    assert empty.status_code == 400
+    assert "write the script of at least one language" in empty.content.decode()
