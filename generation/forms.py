@@ -100,6 +100,12 @@ class BriefForm(forms.Form):
         required=False,
         help_text="One shot per line: the text shown on screen (half a second each at least).",
     )
+    multi_shot = forms.BooleanField(
+        required=False,
+        label="Generate each shot as its own clip",
+        help_text="The shots of one variant share its seed and references, are reviewed one by "
+        "one and joined once approved.",
+    )
     aspect_ratios = forms.MultipleChoiceField(
         choices=ASPECT_RATIOS, widget=forms.CheckboxSelectMultiple, initial=["16:9"]
     )
@@ -171,6 +177,7 @@ class BriefForm(forms.Form):
             "model": f"{brief.provider}:{brief.model}",
             "prompt": brief.prompt,
             "shots": brief.shots,
+            "multi_shot": brief.multi_shot,
             "aspect_ratios": brief.aspect_ratios,
             "durations": ", ".join(str(d) for d in brief.durations),
             "resolution": brief.resolution,
@@ -277,7 +284,11 @@ class BriefForm(forms.Form):
         data["scripts"] = scripts
         durations = data.get("durations") or []
         shots = _lines(data.get("shots", ""))
-        if durations and len(shots) > min(durations) * SHOTS_PER_SECOND:
+        if data.get("multi_shot") and not shots:
+            self.add_error("shots", "write the shots to generate one by one, one per line")
+        elif data.get("multi_shot"):
+            data["shot_count"] = len(shots)
+        elif durations and len(shots) > min(durations) * SHOTS_PER_SECOND:
             shortest = min(durations)
             self.add_error(
                 "shots",
@@ -290,6 +301,7 @@ class BriefForm(forms.Form):
             count = matrix_count(
                 axes=axes, aspect_ratios=aspects, durations=durations, languages=languages
             )
+            count *= data.get("shot_count") or 1
             ceiling = settings.GREENLIGHT_BRIEF_MAX_CELLS
             if count > ceiling:
                 raise forms.ValidationError(
@@ -356,6 +368,7 @@ class BriefForm(forms.Form):
             resolution=d["resolution"],
             provider=provider,
             model=model,
+            multi_shot=bool(d.get("multi_shot")),
         )
 
 

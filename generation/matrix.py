@@ -18,7 +18,7 @@ import json
 import math
 import re
 from collections.abc import Iterable, Iterator, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 LANGUAGES = (
     ("en", "English"),
@@ -98,6 +98,11 @@ class VariantSpec:
     prompt: str
     script: str
     axis_values: dict[str, str] = field(default_factory=dict)
+    # Multi-shot: the one shot this variant shows, its 1-based number, and the cell it
+    # belongs to (the variants of one cell share a seed).
+    shots: tuple[str, ...] = ()
+    shot_index: int | None = None
+    group: str = ""
 
 
 def _where(template: str, position: int) -> str:
@@ -377,6 +382,32 @@ def matrix_expand(
     if not specs:
         raise MatrixError("every cell is unticked; choose at least one variant")
     return specs
+
+
+def matrix_split_shots(specs: list[VariantSpec], shots: list[str]) -> list[VariantSpec]:
+    """Turn each variant into one variant per shot (multi-shot), numbered again from 1.
+
+    Each keeps its cell's key as `group`; its prompt ends with the shot it shows, so a
+    generation model makes that shot and not the whole storyboard.
+    """
+    if not shots:
+        return specs
+    out: list[VariantSpec] = []
+    total = len(shots)
+    for spec in specs:
+        for index, shot in enumerate(shots, start=1):
+            out.append(
+                replace(
+                    spec,
+                    position=len(out) + 1,
+                    key=f"{spec.key}-{index}",
+                    prompt=f"{spec.prompt}\nShot {index} of {total}: {shot}",
+                    shots=(shot,),
+                    shot_index=index,
+                    group=spec.key,
+                )
+            )
+    return out
 
 
 def _keys(axes, aspect_ratios, durations, languages) -> set[str]:

@@ -98,6 +98,11 @@ class Brief(models.Model):
     aspect_ratios = models.JSONField(default=list)
     durations = models.JSONField(default=list)
     languages = models.JSONField(default=list)
+    multi_shot = models.BooleanField(
+        "each shot its own clip",
+        default=False,
+        help_text="Shots of one variant become separate clips sharing the seed and references.",
+    )
     # Keys of matrix cells unticked in the preview (see generation.matrix.Cell.key).
     excluded_cells = models.JSONField(default=list, blank=True)
     resolution = models.CharField(max_length=10, default="720p")
@@ -169,6 +174,9 @@ class Variant(models.Model):
     # On-screen shots of this variant when edited for a new version; empty means the brief's.
     shots = models.TextField(blank=True)
     seed = models.BigIntegerField(null=True, blank=True)
+    # Multi-shot briefs: which shot of its cell this variant is (1-based); the cell's shots
+    # share one seed and are reviewed one by one.
+    shot_index = models.PositiveSmallIntegerField(null=True, blank=True)
     # A language version: the job whose clip it localizes (same picture prompt, seed and
     # references, this language's script).
     source_job = models.ForeignKey(
@@ -194,6 +202,8 @@ class Variant(models.Model):
         named = [v for v in (self.axis_values or {}).values() if v]
         if not named and self.hook:
             named = [self.hook]
+        if self.shot_index:
+            parts.append(f"shot {self.shot_index}")
         return " · ".join([*named, *parts])
 
     @property

@@ -37,6 +37,7 @@ from generation.matrix import (
     VariantSpec,
     matrix_cells,
     matrix_expand,
+    matrix_split_shots,
 )
 from generation.models import (
     Brief,
@@ -188,6 +189,7 @@ class BriefInput:
     axes: tuple[Axis, ...] = ()
     scripts: dict[str, str] = field(default_factory=dict)
     excluded_cells: tuple[str, ...] = ()
+    multi_shot: bool = False
 
 
 class BriefNotReady(Exception):
@@ -313,6 +315,7 @@ def brief_draft_save(
         "durations": [int(d) for d in data.durations],
         "languages": list(data.languages),
         "excluded_cells": list(data.excluded_cells),
+        "multi_shot": data.multi_shot,
         "resolution": data.resolution,
         "provider": data.provider,
         "model": spec.model,
@@ -400,6 +403,8 @@ def brief_plan(*, brief: Brief, exclude: list[str] | None = None) -> BriefPlan:
         if _any_chosen(brief, axes, excluded)
         else []
     )
+    if brief.multi_shot:
+        specs = matrix_split_shots(specs, brief.shot_list)
     cells = [
         (cell, cell.key not in excluded)
         for cell in matrix_cells(
@@ -477,6 +482,8 @@ def brief_launch(*, brief: Brief, user: Any, exclude: list[str] | None = None) -
     if plan.problems:
         raise RequestRejected("; ".join(plan.problems), code="unsupported_request")
     provider, spec = _model_for(brief.provider, brief.model)
+    # The shots of one cell share a seed (and the brief's references): one look, cut apart.
+    seeds: dict[str, int] = {}
     variants = Variant.objects.bulk_create(
         Variant(
             brief=brief,
@@ -490,7 +497,9 @@ def brief_launch(*, brief: Brief, user: Any, exclude: list[str] | None = None) -
             resolution=s.resolution,
             prompt=s.prompt,
             script=s.script,
-            seed=_new_seed(),
+            shots="\n".join(s.shots),
+            shot_index=s.shot_index,
+            seed=seeds.setdefault(s.group or s.key, _new_seed()),
         )
         for s in plan.specs
     )

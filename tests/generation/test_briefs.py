@@ -345,3 +345,24 @@ def test_a_campaign_without_the_option_launches_unapproved_briefs(no_enqueue) ->
 
     assert not brief.awaits_approval
     services.brief_launch(brief=brief, user=creator)
+
+
+# --- multi-shot ------------------------------------------------------------------------------
+
+
+def test_multi_shot_makes_one_clip_per_shot_sharing_the_cell_seed(no_enqueue) -> None:
+    brief, user = _draft(multi_shot=True, shots="Wake\nPour\nSip", languages=["en"])
+
+    plan = services.brief_plan(brief=brief)
+    assert (plan.total_cells, plan.count) == (4, 12)
+    services.brief_launch(brief=brief, user=user)
+
+    variants = list(brief.variants.order_by("position"))
+    assert [v.shot_index for v in variants[:3]] == [1, 2, 3]
+    assert [v.shot_list for v in variants[:3]] == [["Wake"], ["Pour"], ["Sip"]]
+    assert variants[1].prompt.endswith("Shot 2 of 3: Pour")
+    assert "shot 2" in variants[1].label
+    seeds = [v.seed for v in variants]
+    assert seeds[0] == seeds[1] == seeds[2] and len(set(seeds)) == 4
+    job = variants[2].jobs.get()
+    assert (job.request["shots"], job.request["seed"]) == (["Sip"], seeds[2])

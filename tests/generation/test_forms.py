@@ -276,3 +276,22 @@ def test_revise_form_refuses_too_many_shots() -> None:
     assert form.errors["shots"] == [
         "7 shots do not fit in a 3 s clip: at most 6, half a second each"
     ]
+
+
+def test_multi_shot_lifts_the_shots_per_second_limit_and_needs_shots() -> None:
+    many = "\n".join(f"Shot {n}" for n in range(8))
+    form = BriefForm(_data(multi_shot="on", shots=many, durations="3"))
+
+    assert form.is_valid(), form.errors
+    assert form.to_input().multi_shot is True
+    assert _errors(multi_shot="on", shots="")["shots"] == [
+        "write the shots to generate one by one, one per line"
+    ]
+
+
+def test_multi_shot_counts_every_shot_against_the_ceiling(settings) -> None:
+    settings.GREENLIGHT_BRIEF_MAX_CELLS = 20
+
+    errors = _errors(multi_shot="on", shots="a\nb\nc")
+
+    assert errors["__all__"][0].startswith("these choices make 48 combinations")
