@@ -192,7 +192,7 @@ _values = st.text(min_size=0, max_size=40)
 _literal = st.text(alphabet=st.characters(blacklist_characters="{}"), max_size=20)
 
 
-@settings(max_examples=150, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(
     parts=st.lists(st.tuples(_literal, st.one_of(st.none(), _names)), max_size=8),
     values=st.dictionaries(_names, _values, max_size=8),
@@ -208,7 +208,7 @@ def test_property_render_fills_every_slot_with_its_value(parts, values) -> None:
     assert template_render(template, filled) == expected
 
 
-@settings(max_examples=200)
+@settings(max_examples=200, deadline=None)
 @given(st.text(max_size=60))
 def test_property_any_text_parses_or_fails_with_a_position(text) -> None:
     try:
@@ -219,7 +219,7 @@ def test_property_any_text_parses_or_fails_with_a_position(text) -> None:
         assert "line " in str(exc) and "column " in str(exc)
 
 
-@settings(max_examples=150)
+@settings(max_examples=150, deadline=None)
 @given(st.text(max_size=60))
 def test_property_escaped_text_renders_as_written(text) -> None:
     escaped = text.replace("{", "{{").replace("}", "}}")
