@@ -297,6 +297,16 @@ GREENLIGHT_ARCHIVE_DEADLINE = env.float("GREENLIGHT_ARCHIVE_DEADLINE", default=2
 # Workers' temporary files; the reconciler removes what killed tasks left here.
 GREENLIGHT_SCRATCH_DIR = Path(env.str("GREENLIGHT_SCRATCH_DIR", default=str(VAR_DIR / "scratch")))
 
+# --- Briefs
+# The most variants one brief may launch, and the most cells its full matrix may list.
+GREENLIGHT_BRIEF_MAX_VARIANTS = env.int("GREENLIGHT_BRIEF_MAX_VARIANTS", default=100)
+GREENLIGHT_BRIEF_MAX_CELLS = env.int("GREENLIGHT_BRIEF_MAX_CELLS", default=1000)
+# Reference images: bytes of the upload, and pixels of the decoded picture (a decompression
+# bomb is refused from its header, before it is decoded).
+GREENLIGHT_REFERENCE_MAX_BYTES = env.int("GREENLIGHT_REFERENCE_MAX_BYTES", default=10 * 1024**2)
+GREENLIGHT_REFERENCE_MAX_PIXELS = env.int("GREENLIGHT_REFERENCE_MAX_PIXELS", default=40_000_000)
+GREENLIGHT_REFERENCE_MAX_SIDE = env.int("GREENLIGHT_REFERENCE_MAX_SIDE", default=8192)
+
 # --- Providers ------------------------------------------------------------------------------
 # Base URL of every hosted provider, so a deployment can route through a proxy and a test
 # double can stand in for the real host.

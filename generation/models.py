@@ -25,6 +25,11 @@ class Campaign(models.Model):
         validators=[MinValueValidator(Decimal("0"))],
         help_text="Spending cap for generation; empty means no cap.",
     )
+    briefs_need_approval = models.BooleanField(
+        "briefs need an approver",
+        default=False,
+        help_text="A brief launches only after an approver on the campaign approves it.",
+    )
     members = models.ManyToManyField(
         settings.AUTH_USER_MODEL, through="Membership", related_name="campaigns", blank=True
     )
@@ -69,20 +74,38 @@ class Membership(models.Model):
 
 
 class Brief(models.Model):
+    class Status(models.TextChoices):
+        DRAFT = "draft", "Draft"
+        LAUNCHED = "launched", "Launched"
+
     campaign = models.ForeignKey(Campaign, on_delete=models.PROTECT, related_name="briefs")
     title = models.CharField(max_length=200)
+    status = models.CharField(max_length=20, choices=Status.choices, default=Status.DRAFT)
     prompt = models.TextField(
-        help_text="Prompt template; may use {hook}, {language}, {aspect_ratio}, {duration}, "
-        "{title} and {campaign}."
+        help_text="Prompt template; may use the brief's axes by name, {language}, "
+        "{aspect_ratio}, {duration}, {title} and {campaign}."
     )
     script = models.TextField(
-        blank=True, help_text="Voice-over template, spoken in each variant's language."
+        blank=True, help_text="Voice-over template for a language without its own script."
+    )
+    scripts = models.JSONField(
+        default=dict, blank=True, help_text="Voice-over template per language code."
     )
     shots = models.TextField(blank=True, help_text="One shot per line: the text shown on screen.")
+    # Named axes of variation: [{"name": "hook", "values": ["…", "…"]}, …] in the order given.
+    axes = models.JSONField(default=list, blank=True)
+    # The classic single axis; kept for briefs written before named axes.
     hooks = models.JSONField(default=list, blank=True)
     aspect_ratios = models.JSONField(default=list)
     durations = models.JSONField(default=list)
     languages = models.JSONField(default=list)
+    multi_shot = models.BooleanField(
+        "each shot its own clip",
+        default=False,
+        help_text="Shots of one variant become separate clips sharing the seed and references.",
+    )
+    # Keys of matrix cells unticked in the preview (see generation.matrix.Cell.key).
+    excluded_cells = models.JSONField(default=list, blank=True)
     resolution = models.CharField(max_length=10, default="720p")
     provider = models.CharField(max_length=40)
     model = models.CharField(max_length=120, blank=True)
@@ -90,9 +113,19 @@ class Brief(models.Model):
         settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="briefs"
     )
     created_at = models.DateTimeField(auto_now_add=True)
+    approved_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    approved_at = models.DateTimeField(null=True, blank=True)
+    launched_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["-created_at", "-pk"]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(status__in=["draft", "launched"]), name="brief_status_valid"
+            ),
+        ]
 
     def __str__(self) -> str:
         return self.title
@@ -101,20 +134,59 @@ class Brief(models.Model):
         return reverse("generation:brief_detail", args=[self.pk])
 
     @property
+    def is_draft(self) -> bool:
+        return self.status == self.Status.DRAFT
+
+    @property
+    def awaits_approval(self) -> bool:
+        """A draft its campaign will not launch until an approver approves it."""
+        return self.is_draft and self.campaign.briefs_need_approval and self.approved_at is None
+
+    @property
     def shot_list(self) -> list[str]:
         return [line.strip() for line in self.shots.splitlines() if line.strip()]
+
+    @property
+    def axis_list(self):
+        """The named axes as `generation.matrix.Axis`, the classic hooks first."""
+        from generation.matrix import Axis, axes_from
+
+        axes = axes_from(self.axes)
+        if self.hooks and not any(a.name == "hook" for a in axes):
+            axes = (Axis(name="hook", values=tuple(self.hooks)), *axes)
+        return axes
+
+    def script_for(self, language: str) -> str:
+        return self.scripts.get(language) or self.script
 
 
 class Variant(models.Model):
     brief = models.ForeignKey(Brief, on_delete=models.CASCADE, related_name="variants")
     position = models.PositiveIntegerField()
+    cell_key = models.CharField(max_length=32, blank=True)
     hook = models.CharField(max_length=300, blank=True)
+    axis_values = models.JSONField(default=dict, blank=True)
     aspect_ratio = models.CharField(max_length=10)
     duration_s = models.PositiveSmallIntegerField()
     language = models.CharField(max_length=12)
     resolution = models.CharField(max_length=10)
     prompt = models.TextField()
     script = models.TextField(blank=True)
+    # On-screen shots of this variant when edited for a new version; empty means the brief's.
+    shots = models.TextField(blank=True)
+    seed = models.BigIntegerField(null=True, blank=True)
+    # Multi-shot briefs: which shot of its cell this variant is (1-based); the cell's shots
+    # share one seed and are reviewed one by one.
+    shot_index = models.PositiveSmallIntegerField(null=True, blank=True)
+    # A language version: the job whose clip it localizes (same picture prompt, seed and
+    # references, this language's script).
+    source_job = models.ForeignKey(
+        "GenerationJob",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="language_versions",
+    )
 
     class Meta:
         ordering = ["brief", "position"]
@@ -128,9 +200,44 @@ class Variant(models.Model):
     @property
     def label(self) -> str:
         parts = [self.aspect_ratio, f"{self.duration_s}s", self.language, self.resolution]
-        if self.hook:
-            parts.insert(0, self.hook)
-        return " · ".join(parts)
+        named = [v for v in (self.axis_values or {}).values() if v]
+        if not named and self.hook:
+            named = [self.hook]
+        if self.shot_index:
+            parts.append(f"shot {self.shot_index}")
+        return " · ".join([*named, *parts])
+
+    @property
+    def shot_list(self) -> list[str]:
+        if self.shots.strip():
+            return [line.strip() for line in self.shots.splitlines() if line.strip()]
+        return self.brief.shot_list
+
+
+class ReferenceImage(models.Model):
+    """An image a brief (or one variant) gives the model: validated, re-encoded, stripped."""
+
+    brief = models.ForeignKey(Brief, on_delete=models.CASCADE, related_name="references")
+    variant = models.ForeignKey(
+        Variant, null=True, blank=True, on_delete=models.CASCADE, related_name="references"
+    )
+    image = models.FileField(upload_to="references/", max_length=300)
+    format = models.CharField(max_length=10)
+    width = models.PositiveIntegerField()
+    height = models.PositiveIntegerField()
+    bytes = models.PositiveIntegerField()
+    sha256 = models.CharField(max_length=64)
+    original_name = models.CharField(max_length=255, blank=True)
+    uploaded_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["brief", "pk"]
+
+    def __str__(self) -> str:
+        return f"{self.original_name or self.image.name} ({self.width}×{self.height})"
 
 
 class GenerationJob(StatusMachine, models.Model):

@@ -8,21 +8,46 @@ transitions, cancel, webhooks, reconciliation) lives in `generation.jobs`.
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+import secrets
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass, field, replace
 from decimal import Decimal
 from functools import partial
 from typing import Any
 
+from django.conf import settings
+from django.core.files.base import ContentFile
+from django.core.files.storage import default_storage
 from django.db import transaction
-from django.db.models import Max, Sum
+from django.db.models import F, Max, Q, Sum
+from django.utils import timezone
 
 from generation.audit import audit_record
-from generation.matrix import matrix_expand
-from generation.models import Brief, Campaign, GenerationJob, Membership, Variant
+from generation.matrix import (
+    LANGUAGE_NAMES,
+    Axis,
+    Cell,
+    VariantSpec,
+    matrix_cells,
+    matrix_expand,
+    matrix_split_shots,
+)
+from generation.models import (
+    Brief,
+    Campaign,
+    GenerationJob,
+    Membership,
+    ReferenceImage,
+    Variant,
+)
 from generation.providers import get_provider
 from generation.providers.base import (
     GenerationRequest,
+    RequestRejected,
 )
+from generation.providers.capabilities import ModelSpec, spec_for
+from generation.references import CleanImage, ReferenceRejected, reference_limit
 
 log = logging.getLogger(__name__)
 Status = GenerationJob.Status
@@ -105,22 +130,52 @@ def _budget_check(*, campaign: Campaign, extra: Decimal) -> None:
         )
 
 
-def _request_for(variant: Variant, brief: Brief) -> GenerationRequest:
+def _request_for(
+    variant: Variant, brief: Brief, *, seed: int | None = None, image_url: str = ""
+) -> GenerationRequest:
     return GenerationRequest(
         prompt=variant.prompt,
         script=variant.script,
-        shots=tuple(brief.shot_list),
+        shots=tuple(variant.shot_list),
         title=brief.title,
         duration_s=variant.duration_s,
         aspect_ratio=variant.aspect_ratio,
         resolution=variant.resolution,
         language=variant.language,
         model=brief.model,
+        seed=variant.seed if seed is None else seed,
+        image_url=image_url or _reference_url(variant, brief),
     )
+
+
+def _reference_url(variant: Variant | None, brief: Brief) -> str:
+    """The absolute URL of the variant's own reference image, else the brief's first one."""
+    scope = (
+        Q(variant__isnull=True) if variant is None else Q(variant=variant) | Q(variant__isnull=True)
+    )
+    reference = (
+        ReferenceImage.objects.filter(brief=brief)
+        .filter(scope)
+        .order_by(F("variant").desc(nulls_last=True), "pk")
+        .first()
+    )
+    if reference is None:
+        return ""
+    url = reference.image.url
+    if url.startswith("/"):
+        url = settings.GREENLIGHT_BASE_URL.rstrip("/") + url
+    return url
+
+
+def _new_seed() -> int:
+    return secrets.randbelow(2**31 - 1) + 1
 
 
 @dataclass(frozen=True)
 class BriefInput:
+    """What a brief says. `scripts` holds one voice-over per language; `script` stands in for a
+    language without one. `hooks` is the classic single axis (an axis named "hook")."""
+
     title: str
     prompt: str
     script: str
@@ -132,6 +187,45 @@ class BriefInput:
     resolution: str
     provider: str
     model: str = ""
+    axes: tuple[Axis, ...] = ()
+    scripts: dict[str, str] = field(default_factory=dict)
+    excluded_cells: tuple[str, ...] = ()
+    multi_shot: bool = False
+
+
+class BriefNotReady(Exception):
+    """A brief cannot be launched as it stands (not a draft, a language without a script…)."""
+
+
+@dataclass(frozen=True)
+class BriefPlan:
+    """What launching a brief would make: every cell, the chosen variants, their cost."""
+
+    cells: list[tuple[Cell, bool]]
+    specs: list[VariantSpec]
+    total_cells: int
+    cap: int
+    estimate_usd: Decimal
+    per_model: list[tuple[str, int, Decimal]]
+    samples: list[VariantSpec]
+    missing_scripts: list[str]
+    problems: list[str]
+
+    @property
+    def count(self) -> int:
+        return len(self.specs)
+
+    @property
+    def over_cap(self) -> bool:
+        return self.count > self.cap
+
+    @property
+    def excess(self) -> int:
+        return max(0, self.count - self.cap)
+
+    @property
+    def missing_script_names(self) -> list[str]:
+        return [LANGUAGE_NAMES.get(code, code) for code in self.missing_scripts]
 
 
 def can_create_brief(*, user: Any, campaign: Campaign) -> bool:
@@ -143,68 +237,285 @@ def can_create_brief(*, user: Any, campaign: Campaign) -> bool:
     ).exists()
 
 
-@transaction.atomic
-def brief_create(*, campaign: Campaign, user: Any, data: BriefInput) -> Brief:
-    """Create a brief, expand its axes into variants and queue one job per variant.
+def _brief_axes(data: BriefInput) -> tuple[Axis, ...]:
+    axes = tuple(data.axes)
+    if data.hooks and not any(a.name == "hook" for a in axes):
+        axes = (Axis(name="hook", values=tuple(data.hooks)), *axes)
+    return axes
 
-    Raises PermissionDenied for users who are not creators on the campaign, MatrixError or
-    TemplateError for bad axes or templates, ProviderError for an unknown provider and
-    BudgetExceeded when the estimate does not fit the campaign's budget. Nothing is written
-    unless everything passes.
+
+def _model_for(provider_name: str, model: str) -> tuple[Any, ModelSpec]:
+    provider = get_provider(provider_name)
+    model = model or (provider.models[0] if provider.models else "")
+    return provider, spec_for(provider_name, model)
+
+
+def _spec_problems(spec: ModelSpec, brief: Brief, *, has_image: bool) -> list[str]:
+    """Every limit of the model the brief's axes break, each named once."""
+    found: list[str] = []
+    for duration in brief.durations:
+        for aspect in brief.aspect_ratios:
+            for language in brief.languages:
+                request = GenerationRequest(
+                    prompt=brief.prompt,
+                    duration_s=int(duration),
+                    aspect_ratio=aspect,
+                    resolution=brief.resolution,
+                    language=language,
+                    image_url="reference" if has_image else "",
+                    model=spec.model,
+                )
+                found += [p for p in spec.problems(request) if p not in found]
+    return found
+
+
+@transaction.atomic
+def brief_draft_save(
+    *,
+    campaign: Campaign,
+    user: Any,
+    data: BriefInput,
+    brief: Brief | None = None,
+    references: Sequence[CleanImage] = (),
+) -> Brief:
+    """Create a draft brief, or replace what an existing draft says; nothing is generated.
+
+    `references` are images already validated and re-encoded (`generation.references`); they
+    are added to the brief's. Raises PermissionDenied for users who are not creators on the
+    campaign, BriefNotReady for a brief already launched, ProviderError for an unknown
+    provider or model or a request the model cannot serve (reference images included),
+    MatrixError or TemplateError for bad axes or templates, and ReferenceRejected for more
+    images than the model takes.
     """
     if not can_create_brief(user=user, campaign=campaign):
         raise PermissionDenied(f"{user} may not write briefs for {campaign}")
-    provider = get_provider(data.provider)
-    model = data.model or (provider.models[0] if provider.models else "")
-    specs = matrix_expand(
+    _provider, spec = _model_for(data.provider, data.model)
+    axes = _brief_axes(data)
+    matrix_expand(
         title=data.title,
         campaign=campaign.name,
         prompt=data.prompt,
         script=data.script,
-        hooks=data.hooks,
+        scripts=data.scripts,
+        axes=axes,
         aspect_ratios=data.aspect_ratios,
         durations=data.durations,
         languages=data.languages,
         resolution=data.resolution,
+        cap=settings.GREENLIGHT_BRIEF_MAX_CELLS,
+        max_cells=settings.GREENLIGHT_BRIEF_MAX_CELLS,
     )
-    brief = Brief.objects.create(
-        campaign=campaign,
-        title=data.title,
-        prompt=data.prompt,
-        script=data.script,
-        shots=data.shots,
-        hooks=data.hooks,
-        aspect_ratios=data.aspect_ratios,
-        durations=data.durations,
-        languages=data.languages,
-        resolution=data.resolution,
-        provider=data.provider,
-        model=model,
-        created_by=user,
+    fields = {
+        "title": data.title,
+        "prompt": data.prompt,
+        "script": data.script,
+        "scripts": {lang: text for lang, text in data.scripts.items() if text.strip()},
+        "shots": data.shots,
+        "axes": [{"name": a.name, "values": list(a.values)} for a in axes],
+        "hooks": [],
+        "aspect_ratios": list(data.aspect_ratios),
+        "durations": [int(d) for d in data.durations],
+        "languages": list(data.languages),
+        "excluded_cells": list(data.excluded_cells),
+        "multi_shot": data.multi_shot,
+        "resolution": data.resolution,
+        "provider": data.provider,
+        "model": spec.model,
+        # What an approver approved is what launches: any change needs approving again.
+        "approved_by": None,
+        "approved_at": None,
+    }
+    if brief is None:
+        brief = Brief.objects.create(campaign=campaign, created_by=user, **fields)
+        action = "brief.create"
+    else:
+        brief = Brief.objects.select_for_update().get(pk=brief.pk)
+        if not brief.is_draft:
+            raise BriefNotReady("this brief is launched; its variants can no longer change")
+        for name, value in fields.items():
+            setattr(brief, name, value)
+        brief.save()
+        action = "brief.update"
+    stored: list[str] = []
+    try:
+        for image in references:
+            stored.append(_reference_store(brief=brief, image=image, spec=spec, user=user))
+        problems = _spec_problems(spec, brief, has_image=brief.references.exists())
+        if problems:
+            raise RequestRejected("; ".join(problems), code="unsupported_request")
+    except Exception:
+        # The rows roll back with the transaction; the files must go with them.
+        for name in stored:
+            default_storage.delete(name)
+        raise
+    audit_record(action=action, obj=brief, actor=user, provider=data.provider, model=spec.model)
+    return brief
+
+
+def _reference_store(*, brief: Brief, image: CleanImage, spec: ModelSpec, user: Any) -> str:
+    limit = reference_limit(spec)
+    if not limit:
+        raise ReferenceRejected(f"{spec.label} does not take reference images")
+    if brief.references.filter(variant__isnull=True).count() >= limit:
+        raise ReferenceRejected(f"{spec.label} takes at most {limit} reference image(s)")
+    name = default_storage.save(
+        f"references/{brief.pk}/{uuid.uuid4().hex}.{image.extension}",
+        ContentFile(image.content),
     )
+    reference = ReferenceImage.objects.create(
+        brief=brief,
+        image=name,
+        format=image.format,
+        width=image.width,
+        height=image.height,
+        bytes=len(image.content),
+        sha256=image.sha256,
+        original_name=image.original_name[:255],
+        uploaded_by=user,
+    )
+    audit_record(action="reference.add", obj=reference, actor=user, sha256=image.sha256)
+    return name
+
+
+def brief_plan(*, brief: Brief, exclude: list[str] | None = None) -> BriefPlan:
+    """Work out what launching `brief` would make and cost, without writing anything.
+
+    `exclude` overrides the brief's stored unticked cells. Raises MatrixError or TemplateError
+    when the brief's axes or templates are bad (a draft saved through the service never is).
+    """
+    excluded = set(brief.excluded_cells if exclude is None else exclude)
+    axes = brief.axis_list
+    cap = settings.GREENLIGHT_BRIEF_MAX_VARIANTS
+    specs = (
+        matrix_expand(
+            title=brief.title,
+            campaign=brief.campaign.name,
+            prompt=brief.prompt,
+            script=brief.script,
+            scripts=brief.scripts,
+            axes=axes,
+            aspect_ratios=brief.aspect_ratios,
+            durations=brief.durations,
+            languages=brief.languages,
+            resolution=brief.resolution,
+            exclude=excluded,
+            cap=settings.GREENLIGHT_BRIEF_MAX_CELLS,
+            max_cells=settings.GREENLIGHT_BRIEF_MAX_CELLS,
+        )
+        if _any_chosen(brief, axes, excluded)
+        else []
+    )
+    if brief.multi_shot:
+        specs = matrix_split_shots(specs, brief.shot_list)
+    cells = [
+        (cell, cell.key not in excluded)
+        for cell in matrix_cells(
+            axes=axes,
+            aspect_ratios=brief.aspect_ratios,
+            durations=brief.durations,
+            languages=brief.languages,
+        )
+    ]
+    provider, spec = _model_for(brief.provider, brief.model)
+    estimate = Decimal(0)
+    for s in specs:
+        estimate += spec.cost(duration_s=s.duration_s, resolution=s.resolution, audio=True)
+    samples: list[VariantSpec] = []
+    for language in brief.languages:
+        samples += [s for s in specs if s.language == language][:2]
+    missing = [lang for lang in brief.languages if not brief.script_for(lang).strip()]
+    problems = _spec_problems(spec, brief, has_image=brief.references.exists())
+    return BriefPlan(
+        cells=cells,
+        specs=specs,
+        total_cells=len(cells),
+        cap=cap,
+        estimate_usd=estimate,
+        per_model=[(spec.label, len(specs), estimate)] if specs else [],
+        samples=samples,
+        missing_scripts=missing,
+        problems=problems,
+    )
+
+
+def _any_chosen(brief: Brief, axes, excluded: set[str]) -> bool:
+    cells = matrix_cells(
+        axes=axes,
+        aspect_ratios=brief.aspect_ratios,
+        durations=brief.durations,
+        languages=brief.languages,
+    )
+    return any(cell.key not in excluded for cell in cells)
+
+
+@transaction.atomic
+def brief_launch(*, brief: Brief, user: Any, exclude: list[str] | None = None) -> Brief:
+    """Turn a draft into variants and queue one job per chosen variant.
+
+    Locks the brief row, so a double click launches once. `exclude` (cell keys) replaces
+    the brief's stored unticked cells. Raises PermissionDenied, BriefNotReady (launched
+    already, nothing chosen, a language without a script, past the per-brief cap),
+    ProviderError for a request the model cannot serve and BudgetExceeded when the estimate
+    does not fit the campaign's budget. Nothing is written unless everything passes.
+    """
+    campaign = brief.campaign
+    if not can_create_brief(user=user, campaign=campaign):
+        raise PermissionDenied(f"{user} may not launch briefs for {campaign}")
+    brief = Brief.objects.select_for_update().get(pk=brief.pk)
+    if not brief.is_draft:
+        raise BriefNotReady("this brief is already launched")
+    if brief.awaits_approval:
+        raise BriefNotReady(
+            f"{campaign} launches only approved briefs: an approver must approve this one first"
+        )
+    if exclude is not None:
+        brief.excluded_cells = list(exclude)
+    plan = brief_plan(brief=brief)
+    if plan.missing_scripts:
+        names = ", ".join(LANGUAGE_NAMES.get(c, c) for c in plan.missing_scripts)
+        raise BriefNotReady(f"write a voice-over script for {names} before launching")
+    if not plan.specs:
+        raise BriefNotReady("every variant is unticked; choose at least one")
+    if plan.over_cap:
+        raise BriefNotReady(
+            f"{plan.count} variants are chosen; one brief may launch at most {plan.cap}. "
+            f"Untick {plan.count - plan.cap} or use fewer values."
+        )
+    if plan.problems:
+        raise RequestRejected("; ".join(plan.problems), code="unsupported_request")
+    provider, spec = _model_for(brief.provider, brief.model)
+    # The shots of one cell share a seed (and the brief's references): one look, cut apart.
+    seeds: dict[str, int] = {}
     variants = Variant.objects.bulk_create(
         Variant(
             brief=brief,
             position=s.position,
+            cell_key=s.key,
             hook=s.hook,
+            axis_values=s.axis_values,
             aspect_ratio=s.aspect_ratio,
             duration_s=s.duration_s,
             language=s.language,
             resolution=s.resolution,
             prompt=s.prompt,
             script=s.script,
+            shots="\n".join(s.shots),
+            shot_index=s.shot_index,
+            seed=seeds.setdefault(s.group or s.key, _new_seed()),
         )
-        for s in specs
+        for s in plan.specs
     )
+    image_url = _reference_url(None, brief)
     jobs = []
     for variant in variants:
-        request = _request_for(variant, brief)
+        variant.brief = brief
+        request = _request_for(variant, brief, image_url=image_url)
         jobs.append(
             GenerationJob(
                 variant=variant,
                 attempt=1,
-                provider=data.provider,
-                model=model,
+                provider=brief.provider,
+                model=brief.model,
                 request=request.as_dict(),
                 cost_estimate_usd=provider.estimate_cost(request),
                 requested_by=user,
@@ -212,12 +523,164 @@ def brief_create(*, campaign: Campaign, user: Any, data: BriefInput) -> Brief:
         )
     _budget_check(campaign=campaign, extra=sum((j.cost_estimate_usd for j in jobs), Decimal(0)))
     jobs = GenerationJob.objects.bulk_create(jobs)
+    brief.status = Brief.Status.LAUNCHED
+    brief.launched_at = timezone.now()
+    brief.save(update_fields=["status", "launched_at", "excluded_cells"])
     audit_record(
-        action="brief.create", obj=brief, actor=user, variants=len(variants), provider=data.provider
+        action="brief.launch", obj=brief, actor=user, variants=len(variants), model=spec.model
     )
     for job in jobs:
         _enqueue_submit(job.pk)
     return brief
+
+
+def can_approve_brief(*, user: Any, campaign: Campaign) -> bool:
+    """Approvers of the campaign approve briefs; staff status is not a campaign role."""
+    if not user.is_authenticated:
+        return False
+    return Membership.objects.filter(
+        campaign=campaign, user=user, role=Membership.Role.APPROVER
+    ).exists()
+
+
+@transaction.atomic
+def brief_approve(*, brief: Brief, user: Any) -> Brief:
+    """Approve a draft brief, so a campaign that needs approval lets its creator launch it.
+
+    Locks the brief row. Raises PermissionDenied for users who are not approvers on the
+    campaign and BriefNotReady for a brief already launched or already approved. Editing the
+    draft afterwards clears the approval.
+    """
+    if not can_approve_brief(user=user, campaign=brief.campaign):
+        raise PermissionDenied(f"{user} may not approve briefs for {brief.campaign}")
+    locked = Brief.objects.select_for_update().get(pk=brief.pk)
+    if not locked.is_draft:
+        raise BriefNotReady("this brief is already launched")
+    if locked.approved_at is not None:
+        raise BriefNotReady(f"this brief was already approved by {locked.approved_by}")
+    locked.approved_by = user
+    locked.approved_at = timezone.now()
+    locked.save(update_fields=["approved_by", "approved_at"])
+    audit_record(action="brief.approve", obj=locked, actor=user)
+    return locked
+
+
+def model_languages(*, brief: Brief) -> set[str]:
+    """The language codes the brief's model speaks (every offered one when it takes any)."""
+    _provider, spec = _model_for(brief.provider, brief.model)
+    if spec.languages is None:
+        return set(LANGUAGE_NAMES)
+    return set(spec.languages)
+
+
+LOCALIZABLE_REVIEW_STATES = ("pending", "in_review", "approved", "archived")
+
+
+def localize_check(*, job: GenerationJob) -> None:
+    """Raise BriefNotReady unless the job made a clip that is approved or still in review.
+
+    The clip and its review live in later apps; they are reached by relation name only.
+    """
+    clip = getattr(job, "clip", None)
+    review = getattr(clip, "review", None) if clip is not None else None
+    if review is None or review.status not in LOCALIZABLE_REVIEW_STATES:
+        raise BriefNotReady("language versions are made from a clip that is approved or in review")
+
+
+@transaction.atomic
+def variant_localize(*, job: GenerationJob, user: Any, scripts: dict[str, str]) -> list[Variant]:
+    """Make one language version of the job's clip per entry of `scripts` (language → script).
+
+    Each new variant keeps the source's picture prompt, shots, format, axis values, seed and
+    references, speaks its own script, and points at the source job; one job per new variant
+    is queued. Locks the brief row so two requests cannot take the same positions. Raises
+    PermissionDenied, BriefNotReady (no clip in review or approved; a language the source
+    already has or that is empty), RequestRejected for a language the model does not speak and
+    BudgetExceeded.
+    """
+    source = job.variant
+    brief = source.brief
+    if not can_create_brief(user=user, campaign=brief.campaign):
+        raise PermissionDenied(f"{user} may not make variants in {brief.campaign}")
+    localize_check(job=job)
+    Brief.objects.select_for_update().get(pk=brief.pk)
+    provider, spec = _model_for(brief.provider, brief.model)
+    taken = {source.language} | set(
+        Variant.objects.filter(source_job__variant=source).values_list("language", flat=True)
+    )
+    scripts = {lang: text.strip() for lang, text in scripts.items()}
+    if not scripts:
+        raise BriefNotReady("choose at least one language")
+    for language, text in scripts.items():
+        name = LANGUAGE_NAMES.get(language, language)
+        if language in taken:
+            raise BriefNotReady(f"this clip already has a {name} version")
+        if not text:
+            raise BriefNotReady(f"write the {name} script")
+        if spec.languages is not None and language not in spec.languages:
+            raise RequestRejected(f"{spec.label} does not speak {name}", code="unsupported")
+    last = brief.variants.aggregate(n=Max("position"))["n"] or 0
+    request = GenerationRequest.from_dict(job.request)
+    made = []
+    for offset, (language, text) in enumerate(sorted(scripts.items()), start=1):
+        made.append(
+            Variant.objects.create(
+                brief=brief,
+                position=last + offset,
+                hook=source.hook,
+                axis_values=source.axis_values,
+                aspect_ratio=source.aspect_ratio,
+                duration_s=source.duration_s,
+                language=language,
+                resolution=source.resolution,
+                prompt=request.prompt,
+                script=text,
+                shots="\n".join(request.shots),
+                seed=request.seed,
+                source_job=job,
+            )
+        )
+    jobs = []
+    for variant in made:
+        localized = replace(request, language=variant.language, script=variant.script)
+        jobs.append(
+            GenerationJob(
+                variant=variant,
+                attempt=1,
+                provider=brief.provider,
+                model=brief.model,
+                request=localized.as_dict(),
+                cost_estimate_usd=provider.estimate_cost(localized),
+                requested_by=user,
+                notes=f"{LANGUAGE_NAMES.get(variant.language, variant.language)} version of "
+                f"#{source.position} v{job.attempt}",
+            )
+        )
+    _budget_check(
+        campaign=brief.campaign, extra=sum((j.cost_estimate_usd for j in jobs), Decimal(0))
+    )
+    jobs = GenerationJob.objects.bulk_create(jobs)
+    audit_record(
+        action="variant.localize",
+        obj=source,
+        actor=user,
+        job=job.pk,
+        languages=sorted(scripts),
+    )
+    for new_job in jobs:
+        _enqueue_submit(new_job.pk)
+    return made
+
+
+@transaction.atomic
+def brief_create(*, campaign: Campaign, user: Any, data: BriefInput) -> Brief:
+    """Write a brief and launch it at once (the API and demo path; the form previews first).
+
+    Raises what `brief_draft_save` and `brief_launch` raise; nothing is written unless
+    everything passes.
+    """
+    brief = brief_draft_save(campaign=campaign, user=user, data=data)
+    return brief_launch(brief=brief, user=user)
 
 
 def _enqueue_submit(job_id: int) -> None:
@@ -228,20 +691,30 @@ def _enqueue_submit(job_id: int) -> None:
 
 
 @transaction.atomic
-def job_create(*, variant: Variant, requested_by: Any = None, notes: str = "") -> GenerationJob:
+def job_create(
+    *,
+    variant: Variant,
+    requested_by: Any = None,
+    notes: str = "",
+    seed: int | None = None,
+) -> GenerationJob:
     """Queue a new attempt (the next version) of `variant`; the previous one is left as is.
 
-    Locks the variant row so two requests cannot both take the next attempt number. Raises
-    VersionInProgress while an earlier attempt is still active and BudgetExceeded when the
-    estimate does not fit the campaign's budget.
+    The new version takes a fresh seed, so it looks different, unless `seed` pins one (pass
+    `variant.seed` to keep the last). Locks the variant row so two requests cannot both take
+    the next attempt number. Raises VersionInProgress while an earlier attempt is still
+    active and BudgetExceeded when the estimate does not fit the campaign's budget.
     """
     brief = variant.brief
-    Variant.objects.select_for_update().get(pk=variant.pk)
+    locked = Variant.objects.select_for_update().get(pk=variant.pk)
     active = variant.jobs.filter(status__in=GenerationJob.ACTIVE).order_by("attempt").first()
     if active is not None:
         raise VersionInProgress(f"version {active.attempt} of this variant is still in progress")
     last = variant.jobs.aggregate(n=Max("attempt"))["n"] or 0
     provider = get_provider(brief.provider)
+    locked.seed = _new_seed() if seed is None else seed
+    locked.save(update_fields=["seed"])
+    variant.seed = locked.seed
     request = _request_for(variant, brief)
     estimate = provider.estimate_cost(request)
     _budget_check(campaign=brief.campaign, extra=estimate)
@@ -258,3 +731,41 @@ def job_create(*, variant: Variant, requested_by: Any = None, notes: str = "") -
     audit_record(action="job.create", obj=job, actor=requested_by, attempt=job.attempt)
     _enqueue_submit(job.pk)
     return job
+
+
+@transaction.atomic
+def variant_revise(
+    *,
+    variant: Variant,
+    user: Any,
+    prompt: str,
+    script: str,
+    shots: str,
+    notes: str = "",
+    pin_seed: bool = False,
+) -> GenerationJob:
+    """Edit a variant's prompt, script and shots, then queue its next version.
+
+    The new version takes a new seed unless `pin_seed`. Raises PermissionDenied for users
+    who are not creators on the campaign, and what `job_create` raises.
+    """
+    if not can_create_brief(user=user, campaign=variant.brief.campaign):
+        raise PermissionDenied(f"{user} may not generate new versions in this campaign")
+    locked = Variant.objects.select_for_update().get(pk=variant.pk)
+    changed = {
+        name: value
+        for name, value in (("prompt", prompt), ("script", script), ("shots", shots))
+        if getattr(locked, name) != value
+    }
+    for name, value in changed.items():
+        setattr(locked, name, value)
+    if changed:
+        locked.save(update_fields=list(changed))
+        audit_record(action="variant.revise", obj=locked, actor=user, fields=sorted(changed))
+    locked.brief = variant.brief
+    return job_create(
+        variant=locked,
+        requested_by=user,
+        notes=notes,
+        seed=locked.seed if pin_seed else None,
+    )

@@ -56,6 +56,8 @@ class BriefFactory(factory.django.DjangoModelFactory):
 
     campaign = factory.SubFactory(CampaignFactory)
     title = factory.Sequence(lambda n: f"Brief {n}")
+    # Most tests need a brief that has variants, which only a launched brief has.
+    status = Brief.Status.LAUNCHED
     prompt = "A {hook} shot of a green bottle"
     script = "Spring is here."
     shots = "Spring is here\nFind it today"
@@ -162,19 +164,33 @@ class ReviewFactory(factory.django.DjangoModelFactory):
 
 
 def brief_form_data(**overrides) -> dict:
-    """POST data for the new-brief form: two 3 s variants (16:9 and 9:16) in English."""
+    """POST data for the brief form: two 3 s variants (16:9 and 9:16) in English.
+
+    `script` sets the English script (`script_en`); other languages take `script_<code>`.
+    """
     data = {
         "title": "Launch teaser",
         "prompt": "A green bottle on a table, {aspect_ratio}",
-        "script": "Fresh and bright.",
+        "script_en": "Fresh and bright.",
         "shots": "Fresh\nBright",
-        "hooks": "",
         "aspect_ratios": ["16:9", "9:16"],
         "durations": "3",
         "languages": ["en"],
         "resolution": "720p",
-        "provider": "animatic",
-        "model": "",
+        "model": "animatic:animatic-v1",
     }
+    if "script" in overrides:
+        data["script_en"] = overrides.pop("script")
     data.update(overrides)
     return data
+
+
+def launch_brief(client, brief_form: dict, campaign_slug: str):
+    """Post the brief form, then launch the draft with every cell ticked; return the launch
+    response."""
+    from django.urls import reverse
+
+    saved = client.post(reverse("generation:brief_create", args=[campaign_slug]), brief_form)
+    assert saved.status_code == 302, saved.content[:3000]
+    brief = Brief.objects.latest("pk")
+    return client.post(reverse("generation:brief_launch", args=[brief.pk]))

@@ -10,6 +10,7 @@ synchronous inside `submit`, so by the time a request id exists the clip is alre
 
 from __future__ import annotations
 
+import bisect
 import colorsys
 import contextlib
 import functools
@@ -72,6 +73,7 @@ SUPPORTED_LANGUAGES: dict[str, str] = {
     "ja": "ja",
     "ko": "ko",
     "zh": "cmn",
+    "yue": "yue",
     "hi": "hi",
     "ar": "ar",
 }
@@ -315,11 +317,10 @@ class AnimaticProvider(Provider):
 def _ffmpeg_args(*, request: GenerationRequest, scratch: Path, out: Path) -> list[str]:
     width, height = frame_size(aspect_ratio=request.aspect_ratio, resolution=request.resolution)
     duration = request.duration_s
-    font = _font_for(request.language)
     graph = [_background(request=request, width=width, height=height)]
     label = "bg"
     for index, chain in enumerate(
-        _text_chains(request=request, scratch=scratch, width=width, height=height, font=font)
+        _text_chains(request=request, scratch=scratch, width=width, height=height)
     ):
         graph.append(f"[{label}]{chain}[t{index}]")
         label = f"t{index}"
@@ -341,7 +342,10 @@ def _ffmpeg_args(*, request: GenerationRequest, scratch: Path, out: Path) -> lis
 
     args = ["ffmpeg", "-nostdin", "-hide_banner", "-loglevel", "error", "-y", *inputs]
     args += ["-filter_complex", ";".join(graph), "-map", "[v]"]
-    args += ["-c:v", "libx264", "-preset", "veryfast", "-crf", "21", "-pix_fmt", "yuv420p"]
+    # The encode is most of a render's time. superfast keeps CABAC (small files) and takes 1080p
+    # from 0.63 to 0.44 of the clip's length on two cores (bench/animatic_render.py); a preview
+    # does not need veryfast's last few percent of quality per byte.
+    args += ["-c:v", "libx264", "-preset", "superfast", "-crf", "21", "-pix_fmt", "yuv420p"]
     args += ["-r", str(FPS), "-g", str(FPS * 2)]
     if request.audio:
         args += ["-map", "[a]", "-c:a", "aac", "-b:a", "128k", "-ar", "48000", "-ac", "2"]
@@ -369,9 +373,16 @@ def _background(*, request: GenerationRequest, width: int, height: int) -> str:
 
 
 def _text_chains(
-    *, request: GenerationRequest, scratch: Path, width: int, height: int, font: str
+    *, request: GenerationRequest, scratch: Path, width: int, height: int
 ) -> list[str]:
-    """Return one drawtext per line of every card, plus the header and shot counter."""
+    """Return one drawtext per line of every card, plus the header and shot counter.
+
+    Each piece of text is drawn with a font that has its glyphs (`font_for_text`), so an
+    English variant whose title or shots hold Japanese, Chinese or Korean draws them instead
+    of empty boxes. Landscape clips carry the header on one line; vertical and square ones,
+    where one line would cut the title to a few letters, put the title on its own lines
+    under the "ANIMATIC PREVIEW" label.
+    """
     short = min(width, height)
     margin = round(short * 0.06)
     box_w = width - 2 * margin
@@ -380,20 +391,36 @@ def _text_chains(
     files = _TextFiles(scratch)
     chains: list[str] = []
     small = round(short * 0.032)
-    header = "ANIMATIC PREVIEW"
-    if request.shots and request.title.strip():
-        header = f"{header}  ·  {request.title.strip()}"
-    header = _ellipsize(header, font=font, size=small, max_width=box_w * 0.8)
-    chains.append(
-        _drawtext(
-            file=files.write(header),
-            font=font,
-            size=small,
-            x=f"{margin}",
-            y=f"{margin}",
-            alpha="0.85",
-        )
-    )
+    label = "ANIMATIC PREVIEW"
+    title = request.title.strip() if request.shots else ""
+    counter_room = 0.0
+    if len(cards) > 1:
+        widest = f"{len(cards)} / {len(cards)}"
+        counter_room = _pil_font(_font_for(""), small).getlength(widest) + small
+    header_bottom = margin + small * 1.3
+    if title and width > height:
+        header = f"{label}  ·  {title}"
+        font = font_for_text(header, request.language)
+        header = _ellipsize(header, font=font, size=small, max_width=box_w - counter_room)
+        chains.append(_header(files.write(header), font, small, margin, margin))
+    else:
+        font = font_for_text(label, request.language)
+        chains.append(_header(files.write(label), font, small, margin, margin))
+        if title:
+            size = round(short * 0.04)
+            font = font_for_text(title, request.language)
+            lines = _wrap(title, font=font, size=size, max_width=box_w)
+            if len(lines) > 2:
+                lines = [lines[0], _ellipsize(" ".join(lines[1:]), font=font, size=size,
+                                              max_width=box_w)]  # fmt: skip
+            top = margin + small * 1.5
+            for number, line in enumerate(lines):
+                y = top + number * size * 1.25
+                chains.append(_header(files.write(line), font, size, margin, round(y)))
+            header_bottom = top + len(lines) * size * 1.25
+    # Cards sit in the middle, clear of the header and of the progress bar at the bottom.
+    card_top = header_bottom + small
+    box_h = min(height * 0.6, height - card_top - margin - small)
     for index, card in enumerate(cards):
         start = index * span
         # The last card stays up past the end so rounding never leaves a bare final frame.
@@ -403,9 +430,10 @@ def _text_chains(
         alpha = f"clip(min((t-{start:.3f})/{fade:.3f},({start + span:.3f}-t)/{fade:.3f}),0,1)"
         if index == 0:
             alpha = f"clip(({start + span:.3f}-t)/{fade:.3f},0,1)"
-        size, lines = _fit_card(card, font=font, box_w=box_w, box_h=height * 0.6, short=short)
+        font = font_for_text(card, request.language)
+        size, lines = _fit_card(card, font=font, box_w=box_w, box_h=box_h, short=short)
         line_h = round(size * 1.3)
-        top = (height - line_h * len(lines)) / 2
+        top = max(card_top, (height - line_h * len(lines)) / 2)
         drift = round(short * 0.03)
         # Cards rise slowly while on screen: motion in the foreground as well as behind it.
         rise = f"{drift}*(1-clip((t-{start:.3f})/{span:.3f},0,1))"
@@ -428,7 +456,7 @@ def _text_chains(
             chains.append(
                 _drawtext(
                     file=files.write(counter),
-                    font=font,
+                    font=_font_for(""),
                     size=small,
                     x=f"w-text_w-{margin}",
                     y=f"{margin}",
@@ -437,6 +465,10 @@ def _text_chains(
                 )
             )
     return chains
+
+
+def _header(file: Path, font: str, size: int, x: int, y: int) -> str:
+    return _drawtext(file=file, font=font, size=size, x=f"{x}", y=f"{y}", alpha="0.85")
 
 
 def _drawtext(
@@ -575,11 +607,12 @@ def _fallback_card(request: GenerationRequest) -> str:
     return first or "Animatic"
 
 
-@functools.cache
-def _font_for(language: str) -> str:
-    """Return a font file for the language via fontconfig, or the DejaVu fallback."""
-    primary = language.strip().replace("_", "-").split("-")[0].lower()
-    pattern = f"sans:lang={_FONTCONFIG_LANG.get(primary, primary)}"
+# Languages whose scripts the fallback chain must cover, in the order fonts are tried after
+# the default sans: every script the brief form offers, plus a few common others.
+_CHAIN_LANGUAGES = ("ja", "ko", "zh-cn", "zh-hk", "ar", "he", "hi", "th", "ru", "el")
+
+
+def _fc_match(pattern: str) -> str:
     try:
         found = subprocess.run(
             ["fc-match", "-f", "%{file}", pattern],
@@ -589,8 +622,17 @@ def _font_for(language: str) -> str:
             check=False,
         ).stdout.strip()
     except (OSError, subprocess.TimeoutExpired):
-        found = ""
-    if found and Path(found).is_file():
+        return ""
+    return found if found and Path(found).is_file() else ""
+
+
+@functools.cache
+def _font_for(language: str) -> str:
+    """Return the default font file for a language via fontconfig, or the DejaVu fallback."""
+    primary = language.strip().replace("_", "-").split("-")[0].lower()
+    pattern = f"sans:lang={_FONTCONFIG_LANG.get(primary, primary)}" if primary else "sans"
+    found = _fc_match(pattern)
+    if found:
         return found
     if Path(FALLBACK_FONT).is_file():
         return FALLBACK_FONT
@@ -598,6 +640,67 @@ def _font_for(language: str) -> str:
         f"no font found (fc-match {pattern!r} and {FALLBACK_FONT} both failed)",
         code="missing_font",
     )
+
+
+@functools.cache
+def font_chain() -> tuple[str, ...]:
+    """Every font to try, in order: the default sans, DejaVu, then one per script."""
+    chain: list[str] = []
+    for candidate in (
+        _fc_match("sans"),
+        FALLBACK_FONT,
+        *(_fc_match(f"sans:lang={lang}") for lang in _CHAIN_LANGUAGES),
+    ):
+        if candidate and Path(candidate).is_file() and candidate not in chain:
+            chain.append(candidate)
+    return tuple(chain)
+
+
+@functools.cache
+def _charset(font: str) -> tuple[tuple[int, int], ...]:
+    """The code point ranges the font's first face covers, from fontconfig."""
+    try:
+        text = subprocess.run(
+            ["fc-query", "-i", "0", "-f", "%{charset}", font],
+            capture_output=True,
+            text=True,
+            timeout=20,
+            check=False,
+        ).stdout
+    except (OSError, subprocess.TimeoutExpired):
+        return ()
+    ranges = []
+    for part in text.split():
+        low, _, high = part.partition("-")
+        with contextlib.suppress(ValueError):
+            ranges.append((int(low, 16), int(high or low, 16)))
+    return tuple(sorted(ranges))
+
+
+def font_covers(font: str, char: str) -> bool:
+    """Whether the font has a glyph for `char`."""
+    point = ord(char)
+    ranges = _charset(font)
+    index = bisect.bisect_right(ranges, (point, 0x10FFFF)) - 1
+    return index >= 0 and ranges[index][0] <= point <= ranges[index][1]
+
+
+def font_for_text(text: str, language: str = "") -> str:
+    """The first font that draws every character of `text`, else the one that draws most.
+
+    The language's own font is tried first (so Japanese text gets Japanese glyph forms), then
+    the fallback chain; spaces and control characters need no glyph.
+    """
+    needed = {c for c in text if not c.isspace() and c.isprintable()}
+    candidates = [_font_for(language) if language else _font_for(""), *font_chain()]
+    best, best_count = candidates[0], -1
+    for font in dict.fromkeys(candidates):
+        count = sum(1 for c in needed if font_covers(font, c))
+        if count == len(needed):
+            return font
+        if count > best_count:
+            best, best_count = font, count
+    return best
 
 
 @functools.cache

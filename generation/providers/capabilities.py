@@ -55,6 +55,9 @@ class ModelSpec:
     languages: tuple[str, ...] | None = None
     max_reference_images: int = 0
     min_image_side: int = 0
+    # Width over height a reference image may have; 0 means no limit on that side.
+    min_image_aspect: float = 0.0
+    max_image_aspect: float = 0.0
     # Provider-specific field names and value shapes live in each adapter; notes for people.
     notes: str = ""
     extra: dict[str, str] = field(default_factory=dict)

@@ -15,7 +15,13 @@ from django.urls import reverse
 from assets.models import ArchiveRecord, Clip
 from generation.models import AuditEvent, Brief, GenerationJob, Membership
 from review.models import Review
-from tests.factories import CampaignFactory, MembershipFactory, UserFactory, brief_form_data
+from tests.factories import (
+    CampaignFactory,
+    MembershipFactory,
+    UserFactory,
+    brief_form_data,
+    launch_brief,
+)
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
 
@@ -32,10 +38,7 @@ def test_brief_to_archived_clip_through_a_real_worker(celery_worker):
     approver = MembershipFactory(campaign=campaign, role=Membership.Role.APPROVER).user
     outsider = UserFactory()
 
-    response = _login(creator).post(
-        reverse("generation:brief_create", args=["launch"]),
-        brief_form_data(script="Fresh and bright."),
-    )
+    response = launch_brief(_login(creator), brief_form_data(script="Fresh and bright."), "launch")
     assert response.status_code == 302, response.content[:2000]
     brief = Brief.objects.get(title="Launch teaser")
 

@@ -17,13 +17,17 @@ from urllib.request import url2pathname
 import ffmpeg
 import pytest
 
+from generation.matrix import LANGUAGES
 from generation.providers import get_provider
 from generation.providers.animatic import (
     SUPPORTED_LANGUAGES,
     AnimaticProvider,
     _pil_font,
+    _text_chains,
     _wrap,
     animatic_palette,
+    font_covers,
+    font_for_text,
     frame_size,
     render_animatic,
 )
@@ -230,6 +234,96 @@ def test_every_supported_language_has_an_installed_espeak_voice():
     assert {"en", "es", "fr", "de", "pt-BR", "ja"} <= set(SUPPORTED_LANGUAGES)
     missing = {code: voice for code, voice in SUPPORTED_LANGUAGES.items() if voice not in installed}
     assert missing == {}
+
+
+# One line in each script the brief form offers; every character must have a glyph.
+SAMPLES = {
+    "en": "Spring is here",
+    "zh": "春天来了，新品上市",
+    "yue": "春天嚟咗，新品上市喇",
+    "ja": "春の新作、今すぐ",
+    "ko": "봄 신상품 지금 만나보세요",
+    "de": "Frühling, größer & schöner",
+    "fr": "Le printemps est là, déjà",
+    "es": "¡La primavera llegó, señor!",
+    "it": "È arrivata la primavera",
+    "pt-BR": "A primavera chegou, ação!",
+}
+
+
+def test_every_language_the_form_offers_has_a_sample_and_a_voice():
+    assert set(SAMPLES) == {code for code, _name in LANGUAGES}
+    assert {code for code, _name in LANGUAGES} <= set(SUPPORTED_LANGUAGES)
+    assert SUPPORTED_LANGUAGES["yue"] == "yue"
+
+
+@pytest.mark.parametrize("language", ["en", "ja"])
+@pytest.mark.parametrize("code", sorted(SAMPLES))
+def test_the_font_is_picked_by_the_glyphs_the_text_needs(code, language):
+    """Whatever the variant's language, the text is drawn with a font that has its glyphs."""
+    text = SAMPLES[code]
+    font = font_for_text(text, language)
+    assert all(font_covers(font, c) for c in text if not c.isspace()), (code, font)
+
+
+def test_font_covers_reads_the_real_charset():
+    dejavu = "/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf"
+    assert font_covers(dejavu, "A") and font_covers(dejavu, "é")
+    assert not font_covers(dejavu, "春")
+
+
+def _drawn(chains: list[str]) -> list[tuple[str, str]]:
+    """(font file, text) for every drawtext in a filter chain list."""
+    out = []
+    for chain in chains:
+        font = re.search(r"fontfile=((?:\\\\.|[^:])+)", chain).group(1).replace("\\\\", "")
+        textfile = re.search(r"textfile=((?:\\\\.|[^:])+)", chain).group(1).replace("\\\\", "")
+        out.append((font, Path(textfile).read_text(encoding="utf-8")))
+    return out
+
+
+def test_an_english_variant_draws_cjk_shots_and_title_with_a_font_that_has_them(tmp_path):
+    request = _request(
+        language="en",
+        shots=("春の新作 Spring is here", "봄 세일"),
+        title="Meet the range — 春のコレクション",
+    )
+
+    drawn = _drawn(_text_chains(request=request, scratch=tmp_path, width=1280, height=720))
+
+    texts = {text: font for font, text in drawn}
+    for text in ("春の新作 Spring is here", "봄 세일"):
+        assert all(font_covers(texts[text], c) for c in text if not c.isspace())
+    header = next(t for t in texts if t.startswith("ANIMATIC PREVIEW"))
+    assert header.endswith("春のコレクション")
+    assert all(font_covers(texts[header], c) for c in header if not c.isspace())
+
+
+@pytest.mark.parametrize(("width", "height"), [(720, 1280), (720, 720), (1080, 1920)])
+def test_the_title_is_not_cut_off_in_vertical_and_square_clips(tmp_path, width, height):
+    title = "Meet the Spring range: fresh, bright and ready"
+    request = _request(title=title, shots=("One", "Two"))
+
+    drawn = [t for _f, t in _drawn(
+        _text_chains(request=request, scratch=tmp_path, width=width, height=height)
+    )]  # fmt: skip
+
+    assert drawn[0] == "ANIMATIC PREVIEW"
+    title_lines = drawn[1 : drawn.index("One")]
+    assert " ".join(title_lines) == title
+    assert all(not line.endswith("…") for line in title_lines)
+
+
+def test_two_seeds_give_different_pictures(tmp_path):
+    """A new version takes a new seed; the animatic must look different for it."""
+    one = _render(tmp_path, "seed1", seed=1, script="", shots=())
+    two = _render(tmp_path, "seed2", seed=2, script="", shots=())
+    again = _render(tmp_path, "seed1again", seed=1, script="", shots=())
+
+    first, second, repeat = (_gray_frame(p, at=1.0) for p in (one, two, again))
+    diff = sum(abs(a - b) for a, b in zip(first, second, strict=True)) / len(first)
+    assert diff > 5.0
+    assert first == repeat
 
 
 def test_wrapped_lines_fit_the_width_and_keep_every_word():

@@ -97,9 +97,12 @@ class Command(BaseCommand):
                 user=users["creator"],
                 data=services.BriefInput(
                     title="Meet the Spring range",
-                    prompt="{hook} A bright kitchen at sunrise, a hand reaches for a green "
-                    "bottle; {aspect_ratio}, {duration} seconds.",
-                    script="Spring is here. Fresh, bright and ready when you are.",
+                    # No {hook} here: the demo has no hook axis, so the slot would show as
+                    # written on the brief page.
+                    prompt="A bright kitchen at sunrise, a hand reaches for a green bottle; "
+                    "{aspect_ratio}, {duration} seconds.",
+                    script="",
+                    scripts={"en": "Spring is here. Fresh, bright and ready when you are."},
                     shots="Spring is here\nFresh. Bright. Ready.\nFind it in store today",
                     hooks=[],
                     aspect_ratios=["16:9", "9:16", "1:1"],

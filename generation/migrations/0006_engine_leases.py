@@ -13,7 +13,7 @@ def give_every_job_a_key(apps, schema_editor):
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("generation", "0001_initial"),
+        ("generation", "0005_multi_shot"),
     ]
 
     operations = [
