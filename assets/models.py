@@ -58,6 +58,9 @@ class Clip(StatusMachine, models.Model):
         default=dict, blank=True, help_text="Segments (black, silence, freeze), sprite layout."
     )
     analysed_at = models.DateTimeField(null=True, blank=True)
+    # {code: severity} of `qc`, kept beside it so lists can filter by finding on every
+    # database (`qc_flags__has_key`): SQLite has no JSON containment lookup for the list.
+    qc_flags = models.JSONField(default=dict, blank=True, editable=False)
     error = models.TextField(blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
@@ -125,6 +128,11 @@ class Clip(StatusMachine, models.Model):
                     }
                 )
         return sorted(segments, key=lambda s: (s["start"], s["kind"]))
+
+    def set_qc(self, findings: list[dict]) -> None:
+        """Replace the QC findings and the flags lists filter on."""
+        self.qc = findings
+        self.qc_flags = {f["code"]: f.get("severity", "warning") for f in findings}
 
     def derived_names(self) -> list[str]:
         """Names of the stored files ingest derived from the video (poster, sprite, ...)."""

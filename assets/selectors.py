@@ -24,6 +24,22 @@ def access_clip(*, user: Any, clip_uuid: uuid.UUID | str) -> Clip:
     return get_or_404(qs, "clip", uuid=clip_uuid)
 
 
+def clips_with_finding(queryset: QuerySet[Clip], *, code: str) -> QuerySet[Clip]:
+    """Narrow a clip queryset to clips with a QC finding of `code` ("black", "loudness", ...).
+
+    For queue filters; works on SQLite and PostgreSQL alike (a JSON key lookup).
+    """
+    return queryset.filter(qc_flags__has_key=code)
+
+
+def qc_codes_in(queryset: QuerySet[Clip]) -> list[str]:
+    """The QC codes present among a queryset's clips, sorted: the choices a filter offers."""
+    codes: set[str] = set()
+    for flags in queryset.exclude(qc_flags={}).values_list("qc_flags", flat=True):
+        codes.update(flags)
+    return sorted(codes)
+
+
 def archive_records_for(*, user: Any) -> QuerySet[ArchiveRecord]:
     """Archive records in campaigns the user belongs to (all for staff), newest first."""
     qs = ArchiveRecord.objects.select_related(

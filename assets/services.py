@@ -307,7 +307,7 @@ def clip_mark_ready(
     clip.size_bytes = size_bytes
     clip.sha256 = sha256
     clip.metadata = info.as_dict()
-    clip.qc = qc
+    clip.set_qc(qc)
     if derived is not None:
         _apply_derived(clip, derived)
     clip.save()
@@ -362,7 +362,7 @@ def clip_reanalyse(*, clip_id: int, actor: Any = None) -> Clip:
                 raise ReanalyseError(f"clip {clip.uuid} is {locked.status}, not ready")
             old = set(locked.derived_names())
             _apply_derived(locked, derived)
-            locked.qc = qc
+            locked.set_qc(qc)
             locked.save()
             audit_record(
                 action="clip.reanalyse",

@@ -119,3 +119,34 @@ def test_ingest_archive_and_play_from_s3(s3_storage, media_files, client, tmp_pa
     ranged = httpx.get(presigned, headers={"Range": "bytes=0-99"})
     assert ranged.status_code == 206
     assert ranged.content == local.read_bytes()[:100]
+
+    # The sprite redirects to a presigned URL; the track is served by the app itself.
+    sprite = client.get(clip.sprite_url)
+    assert sprite.status_code == 302
+    assert httpx.get(sprite["Location"]).content[:3] == b"\xff\xd8\xff"
+    track = client.get(clip.thumbnails_url)
+    assert track.status_code == 200 and track.content.startswith(b"WEBVTT")
+
+
+def test_reanalyse_on_s3_swaps_the_objects(
+    s3_storage, media_files, django_capture_on_commit_callbacks
+):
+    with media_files.faststart.open("rb") as fh:
+        name = default_storage.save("jobs/2/video.mp4", File(fh))
+    clip = ClipFactory(
+        status=Clip.Status.PROCESSING, file=name, poster="", sha256="", duration_s=None
+    )
+    services.clip_ingest(clip_id=clip.pk)
+    clip.refresh_from_db()
+    old = clip.derived_names()
+
+    with django_capture_on_commit_callbacks(execute=True):
+        services.clip_reanalyse(clip_id=clip.pk)
+
+    clip.refresh_from_db()
+    keys = {
+        obj["Key"]
+        for obj in s3_storage.list_objects_v2(Bucket="greenlight-media").get("Contents", [])
+    }
+    assert keys == {clip.file.name, *clip.derived_names()}
+    assert keys.isdisjoint(old)

@@ -547,3 +547,26 @@ class override_loudness:  # noqa: N801 - reads as a context manager
 
     def __exit__(self, *exc) -> None:
         self.override.disable()
+
+
+# --- QC filters for lists ---------------------------------------------------------------------
+
+
+def test_clips_filter_by_qc_finding(qc_media) -> None:
+    from assets import selectors
+
+    black = _processing_clip(qc_media.black, request=QC_ASKED)
+    services.clip_ingest(clip_id=black.pk)
+    loud = ClipFactory()
+    loud.set_qc([{"code": "loudness", "severity": "warning", "message": "is too loud"}])
+    loud.save()
+    clean = ClipFactory(qc=[])
+    clips = Clip.objects.filter(pk__in=[black.pk, loud.pk, clean.pk])
+
+    assert list(selectors.clips_with_finding(clips, code="black")) == [
+        Clip.objects.get(pk=black.pk)
+    ]
+    assert list(selectors.clips_with_finding(clips, code="loudness")) == [loud]
+    assert list(selectors.clips_with_finding(clips, code="freeze")) == []
+    assert selectors.qc_codes_in(clips) == ["black", "loudness"]
+    assert Clip.objects.get(pk=black.pk).qc_flags == {"black": "warning"}

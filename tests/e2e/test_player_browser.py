@@ -5,6 +5,7 @@ to the black second, and an htmx swap of the page leaves exactly one live player
 from __future__ import annotations
 
 import shutil
+from itertools import pairwise
 from pathlib import Path
 
 import pytest
@@ -27,6 +28,7 @@ CHROMIUM_ARGS = [
     "--disable-background-networking",
     "--disable-component-update",
     "--disable-sync",
+    "--autoplay-policy=no-user-gesture-required",
 ]
 SCREENSHOTS = Path("/tmp")
 
@@ -129,6 +131,41 @@ def test_the_reviewers_player(live_server, browser, analysed_clip) -> None:
     page.wait_for_function("Math.abs(document.querySelector('#player').currentTime - 1) < 0.01")
     assert timecode.inner_text() == "00:00:01:00"
     page.screenshot(path=str(SCREENSHOTS / "player_black.png"), full_page=True)
+
+    # Loop 1.00-1.60 s: I at the black mark, O 15 frames on; playback wraps inside it.
+    page.keyboard.press("i")
+    page.evaluate("document.querySelector('#player').currentTime = 1.6")
+    page.wait_for_function("document.querySelector('[data-timecode]').textContent.endsWith(':15')")
+    page.keyboard.press("o")
+    assert page.inner_text("[data-loop-label]") == "Loop 00:00:01:00 – 00:00:01:15"
+    assert page.locator("[data-loop-range]").is_visible()
+    page.keyboard.press(" ")
+    page.wait_for_function("!document.querySelector('#player').paused")
+    positions = []
+    for _ in range(12):
+        page.wait_for_timeout(100)
+        positions.append(page.evaluate("document.querySelector('#player').currentTime"))
+    assert all(0.99 <= t <= 1.75 for t in positions), positions
+    assert any(later < earlier for earlier, later in pairwise(positions)), positions
+    page.keyboard.press("x")
+    assert page.inner_text("[data-loop-label]") == ""
+
+    # J/K/L: K stops, L plays and doubles, J runs backwards.
+    page.keyboard.press("k")
+    page.wait_for_function("document.querySelector('#player').paused")
+    page.keyboard.press("l")
+    page.keyboard.press("l")
+    page.wait_for_function("document.querySelector('#player').playbackRate === 2")
+    assert page.inner_text("[data-rate]") == "2×"
+    page.keyboard.press("k")
+    page.evaluate("document.querySelector('#player').currentTime = 3")
+    page.keyboard.press("j")
+    page.wait_for_function("document.querySelector('#player').currentTime < 2.7")
+    assert page.evaluate("document.querySelector('#player').paused")
+    page.keyboard.press("k")
+    stopped = page.evaluate("document.querySelector('#player').currentTime")
+    page.wait_for_timeout(200)
+    assert page.evaluate("document.querySelector('#player').currentTime") == stopped
 
     # An htmx swap of the page's main region replaces the player without leaking the old one,
     # and keys drive the new one.
