@@ -1,0 +1,46 @@
+"""pytest fixtures starting each provider fake and pointing Greenlight's settings at it.
+
+Test packages that use them import the fixtures into their conftest.py. `fake.env()` gives the
+environment a worker subprocess needs to reach the same fake.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+
+from generation.providers import fal as fal_adapter
+from tests.fakes.fal import FalFake
+
+FAL_KEY = "fal-test-key-id:fal-test-key-secret"
+
+
+@pytest.fixture
+def fake_video(media_files) -> bytes:
+    return media_files.faststart.read_bytes()
+
+
+def _point(settings, name: str, url: str) -> None:
+    settings.GREENLIGHT_PROVIDER_URLS = {**settings.GREENLIGHT_PROVIDER_URLS, name: url}
+
+
+@pytest.fixture
+def fal_fake(settings, fake_video) -> Iterator[FalFake]:
+    fake = FalFake(video=fake_video).start()
+    _point(settings, "fal", fake.origin)
+    _point(settings, "fal_jwks", fake.jwks_url)
+    settings.FAL_KEY = FAL_KEY
+    settings.FAL_WEBHOOK_USER_ID = fake.user_id
+    settings.GREENLIGHT_DOWNLOAD_TEST_HOSTS = ["127.0.0.1"]
+    fake.env = lambda: {
+        "FAL_QUEUE_URL": fake.origin,
+        "FAL_JWKS_URL": fake.jwks_url,
+        "FAL_KEY": FAL_KEY,
+        "FAL_WEBHOOK_USER_ID": fake.user_id,
+        "GREENLIGHT_DOWNLOAD_TEST_HOSTS": "127.0.0.1",
+    }
+    fal_adapter.clear_webhook_keys()
+    yield fake
+    fake.stop()
+    fal_adapter.clear_webhook_keys()
