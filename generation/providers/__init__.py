@@ -8,9 +8,10 @@ from generation.providers.base import Provider, ProviderError
 def provider_classes() -> dict[str, type[Provider]]:
     """Every provider class by name; importing them registers their models' capabilities."""
     from generation.providers.animatic import AnimaticProvider
+    from generation.providers.dashscope import DashScopeProvider
     from generation.providers.fal import FalProvider
 
-    return {cls.name: cls for cls in (AnimaticProvider, FalProvider)}
+    return {cls.name: cls for cls in (AnimaticProvider, FalProvider, DashScopeProvider)}
 
 
 def provider_names() -> list[tuple[str, str]]:

@@ -11,9 +11,11 @@ from collections.abc import Iterator
 import pytest
 
 from generation.providers import fal as fal_adapter
+from tests.fakes.dashscope import DashScopeFake
 from tests.fakes.fal import FalFake
 
 FAL_KEY = "fal-test-key-id:fal-test-key-secret"
+DASHSCOPE_KEY = "sk-dashscope-test-key"
 
 
 @pytest.fixture
@@ -44,3 +46,18 @@ def fal_fake(settings, fake_video) -> Iterator[FalFake]:
     yield fake
     fake.stop()
     fal_adapter.clear_webhook_keys()
+
+
+@pytest.fixture
+def dashscope_fake(settings, fake_video) -> Iterator[DashScopeFake]:
+    fake = DashScopeFake(video=fake_video).start()
+    _point(settings, "dashscope", fake.base_url)
+    settings.DASHSCOPE_API_KEY = DASHSCOPE_KEY
+    settings.GREENLIGHT_DOWNLOAD_TEST_HOSTS = ["127.0.0.1"]
+    fake.env = lambda: {
+        "DASHSCOPE_BASE_URL": fake.base_url,
+        "DASHSCOPE_API_KEY": DASHSCOPE_KEY,
+        "GREENLIGHT_DOWNLOAD_TEST_HOSTS": "127.0.0.1",
+    }
+    yield fake
+    fake.stop()

@@ -1,1 +1,1 @@
-from tests.fakes.fixtures import fake_video, fal_fake  # noqa: F401
+from tests.fakes.fixtures import dashscope_fake, fake_video, fal_fake  # noqa: F401
