@@ -1,29 +1,54 @@
-"""Celery tasks for media: ingest and its reconciliation."""
+"""Celery tasks for media: ingest and its reconciliation.
+
+Each ingest message carries the lease token of its clip (generation/leases.py): a duplicate
+does nothing, a failure backs off and tries again, and past the attempt budget the clip fails
+with the reason instead of being re-driven forever.
+"""
 
 from __future__ import annotations
 
-from datetime import timedelta
+import uuid
 
 from celery import shared_task
 from django.conf import settings
-from django.utils import timezone
 
 from assets import services
 from assets.models import Clip
+from generation.leases import lease_run, work_reconcile
+from generation.models import Lease
+
+LIMITS = settings.GREENLIGHT_TASK_LIMITS
+INGEST = Lease.Kind.INGEST
 
 
-@shared_task(soft_time_limit=540, time_limit=600)
-def ingest_clip(clip_id: int) -> None:
-    """Probe, fix for streaming, poster and hash one clip."""
-    services.clip_ingest(clip_id=clip_id)
+def _fail_clip(clip_id: int, reason: str) -> None:
+    if Clip.objects.filter(pk=clip_id, status=Clip.Status.PROCESSING).exists():
+        services.clip_mark_failed(clip_id=clip_id, error=f"ingest {reason}")
 
 
-@shared_task(soft_time_limit=60, time_limit=90)
-def reconcile_clips() -> int:
-    """Re-queue ingest for clips stuck in processing (their message was lost)."""
-    cutoff = timezone.now() - timedelta(seconds=settings.GREENLIGHT_STALE_AFTER)
-    stuck = Clip.objects.filter(status=Clip.Status.PROCESSING, updated_at__lt=cutoff)
-    ids = list(stuck.values_list("pk", flat=True))
-    for clip_id in ids:
-        ingest_clip.delay(clip_id)
-    return len(ids)
+@shared_task(bind=True, soft_time_limit=LIMITS["ingest"][0], time_limit=LIMITS["ingest"][1])
+def ingest_clip(self, clip_id: int, token: str = "") -> None:
+    """Probe, analyse, fix for streaming, poster and hash one clip, if this message drives it."""
+    lease_run(
+        kind=INGEST,
+        object_id=clip_id,
+        token=token,
+        owner=self.request.id or uuid.uuid4().hex,
+        work=lambda: services.clip_ingest(clip_id=clip_id),
+        reschedule=lambda next_token, countdown: ingest_clip.apply_async(
+            (clip_id, next_token), countdown=countdown
+        ),
+        give_up=lambda reason: _fail_clip(clip_id, reason),
+    )
+
+
+@shared_task(soft_time_limit=LIMITS["reconcile"][0], time_limit=LIMITS["reconcile"][1])
+def reconcile_clips() -> dict[str, int]:
+    """Re-drive ingests whose worker or message was lost; fail clips past their budget."""
+    return work_reconcile(
+        kind=INGEST,
+        pending=Clip.objects.filter(status=Clip.Status.PROCESSING),
+        send=lambda clip_id, token: ingest_clip.delay(clip_id, token),
+        give_up=_fail_clip,
+        deadline_s=settings.GREENLIGHT_INGEST_DEADLINE,
+    )

@@ -10,6 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import environ
+from kombu import Queue
 
 from config.mail import mailers_from_url
 
@@ -199,6 +200,9 @@ if CELERY_BROKER_URL.startswith("filesystem://"):
         "data_folder_out": str(BROKER_DIR / "queue"),
         "control_folder": str(BROKER_DIR / "control"),
         "store_processed": False,
+        # The transport finds new messages by listing the folder; at the default 1 s every
+        # hop of a job waited up to a second for nothing. A listing costs microseconds.
+        "polling_interval": env.float("CELERY_FILESYSTEM_POLLING_INTERVAL", default=0.05),
     }
 CELERY_TASK_SERIALIZER = "json"
 CELERY_RESULT_SERIALIZER = "json"
@@ -211,19 +215,51 @@ CELERY_TASK_SOFT_TIME_LIMIT = env.int("CELERY_TASK_SOFT_TIME_LIMIT", default=300
 CELERY_TASK_TIME_LIMIT = env.int("CELERY_TASK_TIME_LIMIT", default=360)
 CELERY_TASK_ALWAYS_EAGER = False
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+# One queue per kind of work, so a burst of one kind does not starve another when workers
+# are split by queue (`celery -A config worker -Q providers`); a worker started without -Q
+# consumes all of them. Reconcilers and anything unrouted use "celery".
+CELERY_TASK_DEFAULT_QUEUE = "celery"
+GREENLIGHT_QUEUES = ("celery", "providers", "media", "archive", "webhooks")
+CELERY_TASK_QUEUES = [Queue(name, routing_key=name) for name in GREENLIGHT_QUEUES]
+CELERY_TASK_ROUTES = {
+    "generation.tasks.drive_job": {"queue": "providers"},
+    "generation.tasks.cancel_remote": {"queue": "providers"},
+    "assets.tasks.ingest_clip": {"queue": "media"},
+    "review.tasks.archive_review": {"queue": "archive"},
+}
+# (soft, hard) time limits in seconds per kind of task. Every inner timeout (an ffmpeg run,
+# an HTTP call, a download's deadline) is shorter than the soft limit of the task running it.
+GREENLIGHT_TASK_LIMITS = {
+    "drive": (300, 360),
+    "cancel": (30, 60),
+    "ingest": (540, 600),
+    "archive": (540, 600),
+    "reconcile": (60, 90),
+}
+# The longest any message may wait in the broker: a countdown (at most the Retry-After cap or
+# the poll ceiling) plus the hard time limit of the task it starts, with room to spare.
+_LONGEST_HOLD = max(
+    env.float("GREENLIGHT_RETRY_AFTER_CAP", default=300.0),
+    env.float("GREENLIGHT_POLL_MAX", default=60.0),
+) + max(hard for _soft, hard in GREENLIGHT_TASK_LIMITS.values())
+if CELERY_BROKER_URL.startswith(("redis://", "rediss://")):
+    # Redis re-delivers an unacknowledged message after the visibility timeout, even to a
+    # live worker holding it for a countdown: keep it well above the longest hold.
+    CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": int(_LONGEST_HOLD * 2)}
 CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
+_RECONCILE_EVERY = env.float("GREENLIGHT_RECONCILE_EVERY", default=15.0)
 CELERY_BEAT_SCHEDULE = {
     "reconcile-stale-jobs": {
         "task": "generation.tasks.reconcile_jobs",
-        "schedule": env.float("GREENLIGHT_RECONCILE_EVERY", default=60.0),
+        "schedule": _RECONCILE_EVERY,
     },
     "reconcile-stuck-clips": {
         "task": "assets.tasks.reconcile_clips",
-        "schedule": env.float("GREENLIGHT_RECONCILE_EVERY", default=60.0),
+        "schedule": _RECONCILE_EVERY,
     },
     "reconcile-unarchived-reviews": {
         "task": "review.tasks.reconcile_reviews",
-        "schedule": env.float("GREENLIGHT_RECONCILE_EVERY", default=60.0),
+        "schedule": _RECONCILE_EVERY,
     },
 }
 
@@ -232,11 +268,34 @@ GREENLIGHT_DEFAULT_PROVIDER = env.str("GREENLIGHT_DEFAULT_PROVIDER", default="an
 GREENLIGHT_PROVIDER_WORK_DIR = Path(
     env.str("GREENLIGHT_PROVIDER_WORK_DIR", default=str(VAR_DIR / "provider"))
 )
-# Seconds between status polls of a submitted job, and how long a job may sit in one
-# non-final state before the reconciler looks at it again.
+# Seconds between status polls of a submitted job: at least the interval, at most the max,
+# the provider's own hint in between.
 GREENLIGHT_POLL_INTERVAL = env.float("GREENLIGHT_POLL_INTERVAL", default=2.0)
-GREENLIGHT_STALE_AFTER = env.int("GREENLIGHT_STALE_AFTER", default=600)
+GREENLIGHT_POLL_MAX = env.float("GREENLIGHT_POLL_MAX", default=60.0)
 GREENLIGHT_MAX_DOWNLOAD_BYTES = env.int("GREENLIGHT_MAX_DOWNLOAD_BYTES", default=2 * 1024**3)
+# A download must finish inside this many seconds (below the drive task's soft limit).
+GREENLIGHT_DOWNLOAD_DEADLINE = env.float("GREENLIGHT_DOWNLOAD_DEADLINE", default=240.0)
+
+# --- Failure budgets (generation/leases.py, generation/jobs.py) ----------------------------
+# A worker renews its lease on a job, ingest or archive every third of this while it works;
+# a lease nobody renews expires, and the reconciler re-drives the work.
+GREENLIGHT_LEASE_SECONDS = env.float("GREENLIGHT_LEASE_SECONDS", default=30.0)
+# How late a scheduled message may be before the reconciler sends a replacement.
+GREENLIGHT_REDRIVE_GRACE = env.float("GREENLIGHT_REDRIVE_GRACE", default=15.0)
+# Re-drives (lost workers or messages) after which the work fails with a reason.
+GREENLIGHT_MAX_REDRIVES = env.int("GREENLIGHT_MAX_REDRIVES", default=5)
+# Transient errors (5xx, 429, timeouts) retried before a job fails.
+GREENLIGHT_MAX_RETRIES = env.int("GREENLIGHT_MAX_RETRIES", default=8)
+# Failed ingest or archive attempts before the clip or archive copy is given up.
+GREENLIGHT_MAX_ATTEMPTS = env.int("GREENLIGHT_MAX_ATTEMPTS", default=4)
+# First backoff in seconds (doubling, with jitter) after a transient error.
+GREENLIGHT_BACKOFF_BASE = env.float("GREENLIGHT_BACKOFF_BASE", default=2.0)
+# Seconds from creation after which unfinished work fails.
+GREENLIGHT_JOB_DEADLINE = env.float("GREENLIGHT_JOB_DEADLINE", default=3 * 3600.0)
+GREENLIGHT_INGEST_DEADLINE = env.float("GREENLIGHT_INGEST_DEADLINE", default=3600.0)
+GREENLIGHT_ARCHIVE_DEADLINE = env.float("GREENLIGHT_ARCHIVE_DEADLINE", default=24 * 3600.0)
+# Workers' temporary files; the reconciler removes what killed tasks left here.
+GREENLIGHT_SCRATCH_DIR = Path(env.str("GREENLIGHT_SCRATCH_DIR", default=str(VAR_DIR / "scratch")))
 
 # --- Providers ------------------------------------------------------------------------------
 # Base URL of every hosted provider, so a deployment can route through a proxy and a test

@@ -1,7 +1,16 @@
 from django.contrib import admin, messages
 
-from generation import services
-from generation.models import AuditEvent, Brief, Campaign, GenerationJob, Membership, Variant
+from generation import jobs, leases, services
+from generation.models import (
+    AuditEvent,
+    Brief,
+    Campaign,
+    GenerationJob,
+    Lease,
+    Membership,
+    Variant,
+    WebhookDelivery,
+)
 from generation.statemachine import InvalidTransition
 
 
@@ -88,15 +97,23 @@ class GenerationJobAdmin(admin.ModelAdmin):
     # Status moves only through services, so the form shows it but cannot change it.
     readonly_fields = [
         "status",
+        "key",
         "provider_request_id",
-        "claimed_at",
+        "submission",
+        "submit_started_at",
+        "cancel_requested_at",
         "progress",
+        "queue_position",
+        "retries",
         "cost_usd",
+        "seed",
+        "result",
         "output",
         "error",
         "error_code",
         "submitted_at",
         "finished_at",
+        "deadline_at",
         "created_at",
         "updated_at",
     ]
@@ -107,11 +124,14 @@ class GenerationJobAdmin(admin.ModelAdmin):
         done = 0
         for job in queryset:
             try:
-                services.job_cancel(job_id=job.pk, actor=request.user)
+                jobs.job_cancel(job_id=job.pk, actor=request.user)
                 done += 1
             except InvalidTransition as exc:
                 self.message_user(request, str(exc), messages.WARNING)
-        self.message_user(request, f"Canceled {done} job(s).")
+        self.message_user(
+            request,
+            f"Canceled {done} job(s); any with a request at the provider end once it confirms.",
+        )
 
     @admin.action(description="Queue a new attempt of the selected jobs' variants")
     def retry_jobs(self, request, queryset):
@@ -131,3 +151,49 @@ class AuditEventAdmin(ViewOnlyAdmin):
     list_filter = ["action", "object_type", "created_at"]
     search_fields = ["object_id", "action", "actor__username"]
     date_hierarchy = "created_at"
+
+
+@admin.register(Lease)
+class LeaseAdmin(admin.ModelAdmin):
+    """Background work and who drives it: stalled and given-up work is found here."""
+
+    list_display = ["kind", "object_id", "done", "gave_up_at", "redrives", "failures", "expires_at"]
+    list_filter = ["kind", "done", ("gave_up_at", admin.EmptyFieldListFilter)]
+    search_fields = ["object_id", "last_error"]
+    readonly_fields = [f.name for f in Lease._meta.fields]
+    actions = ["redrive"]
+
+    def has_add_permission(self, request) -> bool:
+        return False
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return False
+
+    @admin.action(description="Re-drive now (clears the failure counts of given-up work)")
+    def redrive(self, request, queryset):
+        from assets.tasks import ingest_clip
+        from generation.tasks import drive_job
+        from review.tasks import archive_review
+
+        send = {
+            Lease.Kind.JOB: drive_job,
+            Lease.Kind.INGEST: ingest_clip,
+            Lease.Kind.ARCHIVE: archive_review,
+        }
+        sent = 0
+        for lease in queryset:
+            Lease.objects.filter(pk=lease.pk, gave_up_at__isnull=False).update(
+                done=False, gave_up_at=None, failures=0, redrives=0
+            )
+            token = leases.lease_kick(kind=lease.kind, object_id=lease.object_id)
+            if token is not None:
+                send[lease.kind].delay(lease.object_id, token)
+                sent += 1
+        self.message_user(request, f"Re-drove {sent} piece(s) of work.")
+
+
+@admin.register(WebhookDelivery)
+class WebhookDeliveryAdmin(ViewOnlyAdmin):
+    list_display = ["received_at", "provider", "request_id", "delivery_id"]
+    list_filter = ["provider"]
+    search_fields = ["request_id", "delivery_id"]

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import uuid
 from decimal import Decimal
 
 from django.conf import settings
@@ -158,21 +159,36 @@ class GenerationJob(StatusMachine, models.Model):
 
     variant = models.ForeignKey(Variant, on_delete=models.CASCADE, related_name="jobs")
     attempt = models.PositiveSmallIntegerField(default=1)
+    # The idempotency key sent with the submit is derived from this; it never changes.
+    key = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
     provider = models.CharField(max_length=40)
     model = models.CharField(max_length=120, blank=True)
     status = models.CharField(max_length=20, choices=Status.choices, default=Status.QUEUED)
     request = models.JSONField(default=dict)
     provider_request_id = models.CharField(max_length=200, blank=True)
-    claimed_at = models.DateTimeField(
-        null=True, blank=True, help_text="When a worker took the job to submit it."
+    submission = models.JSONField(
+        default=dict, blank=True, help_text="What the provider's submit gave back (handles)."
     )
+    submit_started_at = models.DateTimeField(
+        null=True,
+        blank=True,
+        help_text="When a worker started sending the request; set before the provider call.",
+    )
+    cancel_requested_at = models.DateTimeField(null=True, blank=True)
     progress = models.FloatField(null=True, blank=True)
+    queue_position = models.IntegerField(null=True, blank=True)
     cost_estimate_usd = models.DecimalField(max_digits=10, decimal_places=4, default=Decimal(0))
     cost_usd = models.DecimalField(max_digits=10, decimal_places=4, null=True, blank=True)
     output = models.FileField(upload_to="jobs/", max_length=300, blank=True)
     error = models.TextField(blank=True)
     error_code = models.CharField(max_length=80, blank=True)
-    retries = models.PositiveIntegerField(default=0)
+    retries = models.PositiveIntegerField(
+        default=0, help_text="Transient provider errors retried so far."
+    )
+    seed = models.BigIntegerField(null=True, blank=True, help_text="The seed the provider used.")
+    result = models.JSONField(
+        default=dict, blank=True, help_text="The provider's raw result and usage, as returned."
+    )
     notes = models.TextField(blank=True, help_text="Reviewer notes that led to this attempt.")
     requested_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
@@ -181,6 +197,9 @@ class GenerationJob(StatusMachine, models.Model):
     updated_at = models.DateTimeField(auto_now=True)
     submitted_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
+    deadline_at = models.DateTimeField(
+        null=True, blank=True, help_text="The job fails if it has not finished by then."
+    )
 
     class Meta:
         ordering = ["variant", "attempt"]
@@ -217,6 +236,74 @@ class GenerationJob(StatusMachine, models.Model):
 
     def __str__(self) -> str:
         return f"Job {self.pk} ({self.provider}, {self.status})"
+
+    @property
+    def idempotency_key(self) -> str:
+        return f"greenlight-{self.key}"
+
+
+class Lease(models.Model):
+    """Who may drive a piece of background work next: one row per job, ingest or archive.
+
+    Every message that drives the work carries a token; only a message whose token matches
+    the row may take it (a conditional UPDATE), so duplicate, late and redelivered-after-handoff
+    messages do nothing. A worker holding the lease renews `expires_at` while it works; when
+    it stops without handing over (killed, message lost), the reconciler sees the lease
+    expire, rotates the token and sends one new message. See generation/leases.py.
+    """
+
+    class Kind(models.TextChoices):
+        JOB = "job", "Generation job"
+        INGEST = "ingest", "Clip ingest"
+        ARCHIVE = "archive", "Archive copy"
+
+    kind = models.CharField(max_length=20, choices=Kind.choices)
+    object_id = models.BigIntegerField()
+    token = models.CharField(max_length=32, blank=True)
+    owner = models.CharField(max_length=255, blank=True, help_text="Task id holding the lease.")
+    expires_at = models.DateTimeField(null=True, blank=True)
+    taken_at = models.DateTimeField(null=True, blank=True, help_text="When a worker last took it.")
+    redrives = models.PositiveIntegerField(
+        default=0, help_text="Times the reconciler re-sent lost work."
+    )
+    failures = models.PositiveIntegerField(
+        default=0, help_text="Attempts that ended in an error and were retried."
+    )
+    last_error = models.TextField(blank=True)
+    done = models.BooleanField(default=False)
+    gave_up_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["kind", "object_id"], name="lease_unique_work"),
+        ]
+        indexes = [models.Index(fields=["kind", "done", "expires_at"])]
+
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()} {self.object_id}"
+
+
+class WebhookDelivery(models.Model):
+    """One provider callback that verified; a second delivery with the same id is a replay."""
+
+    provider = models.CharField(max_length=40)
+    delivery_id = models.CharField(max_length=200)
+    request_id = models.CharField(max_length=200)
+    received_at = models.DateTimeField(auto_now_add=True)
+    payload = models.JSONField(default=dict, blank=True)
+
+    class Meta:
+        ordering = ["-received_at"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["provider", "delivery_id"], name="webhook_delivery_unique"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.provider} {self.delivery_id}"
 
 
 class AuditEvent(models.Model):

@@ -130,3 +130,11 @@ def no_enqueue(monkeypatch) -> list[tuple[str, tuple]]:
 def fast_password_hasher(settings) -> None:
     """Hash factory passwords with MD5: PBKDF2 costs ~0.3 s a user, which is not under test."""
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
+@pytest.fixture(autouse=True)
+def _quiet_leases(settings, tmp_path: Path) -> None:
+    """Lease heartbeats never fire inside a unit test (their thread would wait on the test's
+    open transaction); scratch space is per test."""
+    settings.GREENLIGHT_LEASE_SECONDS = 3600
+    settings.GREENLIGHT_SCRATCH_DIR = tmp_path / "scratch"

@@ -173,7 +173,7 @@ def render_animatic(*, request: GenerationRequest, out_path: Path) -> None:
     out_path = Path(out_path)
     out_path.parent.mkdir(parents=True, exist_ok=True)
     part = out_path.with_name(f".{out_path.name}.{uuid.uuid4().hex}.part")
-    with tempfile.TemporaryDirectory(prefix="animatic-") as scratch:
+    with tempfile.TemporaryDirectory(prefix="greenlight-animatic-") as scratch:
         try:
             args = _ffmpeg_args(request=request, scratch=Path(scratch), out=part)
             _run(args, tool="ffmpeg", timeout=render_timeout(request.duration_s))
@@ -210,6 +210,7 @@ class AnimaticProvider(Provider):
     label = "Animatic (local preview)"
     local = True
     poll_interval_s = 0.0
+    idempotent_submit = True
 
     def submit(
         self, request: GenerationRequest, *, idempotency_key: str, webhook_url: str | None = None

@@ -236,6 +236,9 @@ class Provider:
     local: ClassVar[bool] = False
     # Seconds between status polls when the provider gives no hint of its own.
     poll_interval_s: ClassVar[float] = 5.0
+    # True when a repeated submit with the same idempotency key returns the first request
+    # instead of creating a second (the driver then simply sends again after a lost answer).
+    idempotent_submit: ClassVar[bool] = False
 
     @property
     def models(self) -> tuple[str, ...]:
