@@ -344,6 +344,8 @@ GREENLIGHT_PROVIDER_URLS["dashscope"] = env.str(
 FAL_WEBHOOK_USER_ID = env.str("FAL_WEBHOOK_USER_ID", default="")
 # Seconds a webhook timestamp may differ from now before the delivery is refused.
 GREENLIGHT_WEBHOOK_TOLERANCE = env.int("GREENLIGHT_WEBHOOK_TOLERANCE", default=300)
+# Webhook bodies larger than this are refused (413) before anything is parsed.
+GREENLIGHT_WEBHOOK_MAX_BYTES = env.int("GREENLIGHT_WEBHOOK_MAX_BYTES", default=1024 * 1024)
 # At most this many jobs of one provider are in flight at once (submitted, not final), so a
 # 500-variant brief does not flood one account; the rest wait queued.
 GREENLIGHT_PROVIDER_CONCURRENCY = {

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from generation import views
+from generation import views, webhooks
 
 app_name = "generation"
 urlpatterns = [
@@ -8,4 +8,5 @@ urlpatterns = [
     path("campaigns/<slug:slug>/briefs/new/", views.brief_create, name="brief_create"),
     path("briefs/<int:pk>/", views.brief_detail, name="brief_detail"),
     path("variants/<int:pk>/regenerate/", views.variant_regenerate, name="variant_regenerate"),
+    path("hooks/<slug:provider>/", webhooks.provider_webhook, name="provider_webhook"),
 ]
