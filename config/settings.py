@@ -323,6 +323,9 @@ REPLICATE_API_TOKEN = env.str("REPLICATE_API_TOKEN", default="")
 # The `whsec_…` secret from GET /v1/webhooks/default/secret; without it Replicate webhooks are
 # refused and jobs complete by polling.
 REPLICATE_WEBHOOK_SECRET = env.str("REPLICATE_WEBHOOK_SECRET", default="")
+# Pin Replicate models to versions: "owner/name=<version id>,…"; unpinned models use the
+# model's own endpoint (its latest version).
+REPLICATE_MODEL_VERSIONS = env.dict("REPLICATE_MODEL_VERSIONS", default={})
 RUNWAYML_API_SECRET = env.str("RUNWAYML_API_SECRET", default="")
 # Model Studio region: the model, the endpoint and the API key must all belong to it.
 GREENLIGHT_DASHSCOPE_REGIONS = {

@@ -10,8 +10,10 @@ def provider_classes() -> dict[str, type[Provider]]:
     from generation.providers.animatic import AnimaticProvider
     from generation.providers.dashscope import DashScopeProvider
     from generation.providers.fal import FalProvider
+    from generation.providers.replicate import ReplicateProvider
 
-    return {cls.name: cls for cls in (AnimaticProvider, FalProvider, DashScopeProvider)}
+    classes = (AnimaticProvider, FalProvider, DashScopeProvider, ReplicateProvider)
+    return {cls.name: cls for cls in classes}
 
 
 def provider_names() -> list[tuple[str, str]]:

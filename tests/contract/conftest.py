@@ -5,4 +5,9 @@ speaks the provider's protocol and not only Greenlight's reading of it; the adap
 hold the adapter to the same fake.
 """
 
-from tests.fakes.fixtures import dashscope_fake, fake_video, fal_fake  # noqa: F401
+from tests.fakes.fixtures import (  # noqa: F401
+    dashscope_fake,
+    fake_video,
+    fal_fake,
+    replicate_fake,
+)

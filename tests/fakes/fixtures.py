@@ -13,9 +13,12 @@ import pytest
 from generation.providers import fal as fal_adapter
 from tests.fakes.dashscope import DashScopeFake
 from tests.fakes.fal import FalFake
+from tests.fakes.replicate import SECRET as REPLICATE_SECRET
+from tests.fakes.replicate import ReplicateFake
 
 FAL_KEY = "fal-test-key-id:fal-test-key-secret"
 DASHSCOPE_KEY = "sk-dashscope-test-key"
+REPLICATE_TOKEN = "r8_replicate_test_token"
 
 
 @pytest.fixture
@@ -57,6 +60,23 @@ def dashscope_fake(settings, fake_video) -> Iterator[DashScopeFake]:
     fake.env = lambda: {
         "DASHSCOPE_BASE_URL": fake.base_url,
         "DASHSCOPE_API_KEY": DASHSCOPE_KEY,
+        "GREENLIGHT_DOWNLOAD_TEST_HOSTS": "127.0.0.1",
+    }
+    yield fake
+    fake.stop()
+
+
+@pytest.fixture
+def replicate_fake(settings, fake_video) -> Iterator[ReplicateFake]:
+    fake = ReplicateFake(video=fake_video).start()
+    _point(settings, "replicate", fake.base_url)
+    settings.REPLICATE_API_TOKEN = REPLICATE_TOKEN
+    settings.REPLICATE_WEBHOOK_SECRET = REPLICATE_SECRET
+    settings.GREENLIGHT_DOWNLOAD_TEST_HOSTS = ["127.0.0.1"]
+    fake.env = lambda: {
+        "REPLICATE_BASE_URL": fake.base_url,
+        "REPLICATE_API_TOKEN": REPLICATE_TOKEN,
+        "REPLICATE_WEBHOOK_SECRET": REPLICATE_SECRET,
         "GREENLIGHT_DOWNLOAD_TEST_HOSTS": "127.0.0.1",
     }
     yield fake

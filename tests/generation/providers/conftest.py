@@ -1,1 +1,6 @@
-from tests.fakes.fixtures import dashscope_fake, fake_video, fal_fake  # noqa: F401
+from tests.fakes.fixtures import (  # noqa: F401
+    dashscope_fake,
+    fake_video,
+    fal_fake,
+    replicate_fake,
+)
