@@ -11,8 +11,9 @@ def provider_classes() -> dict[str, type[Provider]]:
     from generation.providers.dashscope import DashScopeProvider
     from generation.providers.fal import FalProvider
     from generation.providers.replicate import ReplicateProvider
+    from generation.providers.runway import RunwayProvider
 
-    classes = (AnimaticProvider, FalProvider, DashScopeProvider, ReplicateProvider)
+    classes = (AnimaticProvider, FalProvider, DashScopeProvider, ReplicateProvider, RunwayProvider)
     return {cls.name: cls for cls in classes}
 
 

@@ -15,10 +15,12 @@ from tests.fakes.dashscope import DashScopeFake
 from tests.fakes.fal import FalFake
 from tests.fakes.replicate import SECRET as REPLICATE_SECRET
 from tests.fakes.replicate import ReplicateFake
+from tests.fakes.runway import RunwayFake
 
 FAL_KEY = "fal-test-key-id:fal-test-key-secret"
 DASHSCOPE_KEY = "sk-dashscope-test-key"
 REPLICATE_TOKEN = "r8_replicate_test_token"
+RUNWAY_SECRET = "key_runway_test_secret"
 
 
 @pytest.fixture
@@ -77,6 +79,21 @@ def replicate_fake(settings, fake_video) -> Iterator[ReplicateFake]:
         "REPLICATE_BASE_URL": fake.base_url,
         "REPLICATE_API_TOKEN": REPLICATE_TOKEN,
         "REPLICATE_WEBHOOK_SECRET": REPLICATE_SECRET,
+        "GREENLIGHT_DOWNLOAD_TEST_HOSTS": "127.0.0.1",
+    }
+    yield fake
+    fake.stop()
+
+
+@pytest.fixture
+def runway_fake(settings, fake_video) -> Iterator[RunwayFake]:
+    fake = RunwayFake(video=fake_video).start()
+    _point(settings, "runway", fake.base_url)
+    settings.RUNWAYML_API_SECRET = RUNWAY_SECRET
+    settings.GREENLIGHT_DOWNLOAD_TEST_HOSTS = ["127.0.0.1"]
+    fake.env = lambda: {
+        "RUNWAY_BASE_URL": fake.base_url,
+        "RUNWAYML_API_SECRET": RUNWAY_SECRET,
         "GREENLIGHT_DOWNLOAD_TEST_HOSTS": "127.0.0.1",
     }
     yield fake

@@ -3,4 +3,5 @@ from tests.fakes.fixtures import (  # noqa: F401
     fake_video,
     fal_fake,
     replicate_fake,
+    runway_fake,
 )
