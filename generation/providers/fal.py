@@ -438,6 +438,10 @@ class FalProvider(HTTPProvider):
         position = data.get("queue_position")
         if state == RemoteState.QUEUED and not isinstance(position, int):
             raise MalformedResponse(f"fal's IN_QUEUE answer has no queue_position: {data}")
+        if state == RemoteState.COMPLETED and _was_cancelled(data):
+            return StatusReport(
+                state=RemoteState.CANCELED, error=str(data.get("error")), logs=logs, raw=data
+            )
         if state == RemoteState.COMPLETED and data.get("error"):
             error, code = self._failure(submission, data)
             return StatusReport(
@@ -613,6 +617,12 @@ class FalProvider(HTTPProvider):
                 request_id=request_id, delivery_id=delivery_id, status=report, raw=data
             )
         raise WebhookRejected(f"fal webhook has an unknown status {status!r}", code="bad_body")
+
+
+def _was_cancelled(data: dict[str, Any]) -> bool:
+    """A COMPLETED answer for a request stopped by cancel ([guess]: fal documents no shape)."""
+    kind = str(data.get("error_type") or "").lower()
+    return bool(data.get("error")) and kind in ("request_cancelled", "request_canceled")
 
 
 def _number(value: Any) -> float | None:

@@ -9,8 +9,8 @@ call (`calls`), and can be told to:
 - hold a submit after counting it (`submit_delay_s`), so a test can kill the client mid-call;
 - move each job through its states one poll at a time (default), or finish it at submit
   (`instant`), or finish it after `complete_after_s` seconds and deliver its webhook;
-- end a job with a scripted outcome (`next_outcomes`, else `outcome`): "ok", "error",
-  "content_policy";
+- end a job with a scripted outcome (a "[content_policy]" or "[error]" marker in its input,
+  else `next_outcomes`, else `outcome`): "ok", "error", "content_policy";
 - serve the result file under /media/, answering 404 once `expire_media` was called or
   `media_ttl_s` passed.
 """
@@ -152,6 +152,11 @@ class FakeProvider:
         with self.lock:
             self.submissions += 1
             outcome = self.next_outcomes.pop(0) if self.next_outcomes else self.outcome
+            # A prompt can script its own outcome ("[content_policy]", "[error]"), which a
+            # test driving several jobs through a worker cannot do by submit order.
+            for marker in ("content_policy", "error"):
+                if f"[{marker}]" in json.dumps(input):
+                    outcome = marker
             job = Job(
                 id=str(uuid.uuid4()), model=model, input=input, outcome=outcome, webhook=webhook
             )

@@ -265,6 +265,7 @@ def test_cancel_outcomes(fal_fake) -> None:
     provider = FalProvider()
     queued = _submit(provider)
     assert provider.cancel(queued) == CancelOutcome.REQUESTED
+    assert provider.status(queued).state == RemoteState.CANCELED
     assert fal_fake.calls_to("PUT")[0].path.endswith(f"/requests/{queued.request_id}/cancel")
     fal_fake.instant = True
     done = _submit(provider)
