@@ -349,8 +349,8 @@ FAL_WEBHOOK_USER_ID = env.str("FAL_WEBHOOK_USER_ID", default="")
 GREENLIGHT_WEBHOOK_TOLERANCE = env.int("GREENLIGHT_WEBHOOK_TOLERANCE", default=300)
 # Webhook bodies larger than this are refused (413) before anything is parsed.
 GREENLIGHT_WEBHOOK_MAX_BYTES = env.int("GREENLIGHT_WEBHOOK_MAX_BYTES", default=1024 * 1024)
-# At most this many jobs of one provider are in flight at once (submitted, not final), so a
-# 500-variant brief does not flood one account; the rest wait queued.
+# At most this many jobs of one provider should be in flight at once (submitted, not final), so
+# a 500-variant brief does not flood one account; the job driver's submit step applies it.
 GREENLIGHT_PROVIDER_CONCURRENCY = {
     "fal": env.int("FAL_CONCURRENCY", default=2),
     "dashscope": env.int("DASHSCOPE_CONCURRENCY", default=5),
