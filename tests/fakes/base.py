@@ -107,6 +107,7 @@ class FakeProvider:
         self.next_outcomes: list[str] = []
         self.media_ttl_s: float | None = None
         self.polls_per_state = 1
+        self.send_webhooks = True
         self._server = _Server(("127.0.0.1", 0), self._handler_class())
         self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
         self._timers: list[threading.Timer] = []
@@ -191,7 +192,7 @@ class FakeProvider:
             if job.state in (DONE, CANCELED):
                 return
             job.state = DONE
-        if job.webhook:
+        if job.webhook and self.send_webhooks:
             self.deliver(job)
 
     def media_url(self, job: Job) -> str:

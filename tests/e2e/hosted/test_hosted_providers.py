@@ -8,6 +8,7 @@ the tests take seconds, not the providers' real intervals.
 from __future__ import annotations
 
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -15,6 +16,7 @@ from collections.abc import Callable
 
 import pytest
 
+from assets.models import Clip
 from generation.jobs import job_cancel, jobs_reconcile
 from generation.models import GenerationJob, WebhookDelivery
 from generation.services import BriefInput, brief_create
@@ -69,11 +71,32 @@ def _jobs(brief) -> list[GenerationJob]:
 
 
 def _all_final(brief) -> Callable[[], list[GenerationJob] | None]:
+    """Every job final, and every succeeded job's clip ingested (so no ffmpeg run is cut off
+    when the worker stops)."""
+
     def check():
         jobs = _jobs(brief)
-        return jobs if jobs and all(j.status in FINAL for j in jobs) else None
+        if not jobs or any(j.status not in FINAL for j in jobs):
+            return None
+        done = [j for j in jobs if j.status == Status.SUCCEEDED]
+        ingested = Clip.objects.filter(job__in=done).exclude(status=Clip.Status.PROCESSING)
+        return jobs if ingested.count() == len(done) else None
 
     return check
+
+
+def _idle(worker: Worker) -> bool:
+    """Every task the worker received has ended (the fixture's SIGTERM would cut one off)."""
+    log = worker.output()
+    received = len(re.findall(r"\] received", log))
+    ended = len(re.findall(r"\] (succeeded|raised|retry|ignored)", log))
+    return received == ended
+
+
+def _settle(worker: Worker, brief, what: str = "every job to finish") -> list[GenerationJob]:
+    jobs = worker.wait_for(what, _all_final(brief))
+    worker.wait_for("the worker to go idle", lambda: _idle(worker))
+    return jobs
 
 
 # --- fal ------------------------------------------------------------------------------------
@@ -84,7 +107,7 @@ def test_fal_success_by_webhook(request, monkeypatch, fal_fake, live_server, fas
     fal_fake.complete_after_s = 2.0
     worker = _worker_for(request, monkeypatch, fal_fake, base_url=live_server.url)
     brief = _brief("fal", "alibaba/happy-horse/text-to-video")
-    (job,) = worker.wait_for("the job to finish", _all_final(brief))
+    (job,) = _settle(worker, brief, "the job to finish")
     assert job.status == Status.SUCCEEDED, job.error
     assert fal_fake.submissions == 1
     (delivery,) = fal_fake.deliveries
@@ -109,7 +132,7 @@ def test_fal_polling_with_failure_modes(request, monkeypatch, fal_fake, fast_pol
     brief = _brief(
         "fal", "alibaba/happy-horse/text-to-video", hooks=["at dawn", "[content_policy]"]
     )
-    jobs = worker.wait_for("both jobs to finish", _all_final(brief))
+    jobs = _settle(worker, brief, "both jobs to finish")
     by_prompt = {("content_policy" in j.request["prompt"]): j for j in jobs}
     ok, refused = by_prompt[False], by_prompt[True]
     assert ok.status == Status.SUCCEEDED, ok.error
@@ -125,7 +148,7 @@ def test_fal_expired_result_fails_with_a_reason(request, monkeypatch, fal_fake, 
     fal_fake.media_ttl_s = 0
     worker = _worker_for(request, monkeypatch, fal_fake)
     brief = _brief("fal", "alibaba/happy-horse/text-to-video")
-    (job,) = worker.wait_for("the job to finish", _all_final(brief))
+    (job,) = _settle(worker, brief, "the job to finish")
     assert (job.status, job.error_code) == (Status.FAILED, "result_expired")
     assert "expired" in job.error
 
@@ -136,7 +159,7 @@ def test_fal_cancel(request, monkeypatch, fal_fake, fast_polls):
     brief = _brief("fal", "alibaba/happy-horse/text-to-video")
     worker.wait_for("the submit", lambda: _jobs(brief)[0].provider_request_id)
     job_cancel(job_id=_jobs(brief)[0].pk)
-    (job,) = worker.wait_for("the job to stop", _all_final(brief))
+    (job,) = _settle(worker, brief, "the job to stop")
     assert job.status == Status.CANCELED
     assert fal_fake.calls_to("PUT", f"/requests/{job.provider_request_id}/cancel")
 
@@ -244,7 +267,7 @@ def test_replicate_killed_worker_finds_its_prediction_and_finishes(
 def test_dashscope_polling_success_and_failure(request, monkeypatch, dashscope_fake, fast_polls):
     worker = _worker_for(request, monkeypatch, dashscope_fake)
     brief = _brief("dashscope", "happyhorse-1.0-t2v", hooks=["at dusk", "[content_policy]"])
-    jobs = worker.wait_for("both jobs to finish", _all_final(brief))
+    jobs = _settle(worker, brief, "both jobs to finish")
     by_prompt = {("content_policy" in j.request["prompt"]): j for j in jobs}
     assert by_prompt[False].status == Status.SUCCEEDED, by_prompt[False].error
     assert (by_prompt[True].status, by_prompt[True].error_code) == (
@@ -262,7 +285,7 @@ def test_replicate_success_by_webhook(
     replicate_fake.complete_after_s = 2.0
     worker = _worker_for(request, monkeypatch, replicate_fake, base_url=live_server.url)
     brief = _brief("replicate", "wan-video/wan-2.5-t2v-fast")
-    (job,) = worker.wait_for("the job to finish", _all_final(brief))
+    (job,) = _settle(worker, brief, "the job to finish")
     assert job.status == Status.SUCCEEDED, job.error
     (delivery,) = replicate_fake.deliveries
     assert delivery.status == 200 and "greenlight_key=" in delivery.url
@@ -273,7 +296,7 @@ def test_runway_throttled_then_success_and_cancel(request, monkeypatch, runway_f
     runway_fake.throttled_polls = 2
     worker = _worker_for(request, monkeypatch, runway_fake)
     brief = _brief("runway", "happyhorse_1_0")
-    (job,) = worker.wait_for("the job to finish", _all_final(brief))
+    (job,) = _settle(worker, brief, "the job to finish")
     assert job.status == Status.SUCCEEDED, job.error
     assert str(job.cost_usd) == "0.7000"  # 70 credits reported by the fake
 
@@ -281,6 +304,6 @@ def test_runway_throttled_then_success_and_cancel(request, monkeypatch, runway_f
     second = _brief("runway", "happyhorse_1_0")
     worker.wait_for("the submit", lambda: _jobs(second)[0].provider_request_id)
     job_cancel(job_id=_jobs(second)[0].pk)
-    (canceled,) = worker.wait_for("the cancel", _all_final(second))
+    (canceled,) = _settle(worker, second, "the cancel")
     assert canceled.status == Status.CANCELED
     assert runway_fake.calls_to("DELETE", canceled.provider_request_id)
