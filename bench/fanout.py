@@ -75,6 +75,7 @@ def main() -> None:
     parser.add_argument("--variants", type=int, default=500)
     parser.add_argument("--concurrency", type=int, default=2)
     parser.add_argument("--timeout", type=float, default=900.0)
+    parser.add_argument("--keep", action="store_true", help="keep the worker log and media")
     args = parser.parse_args()
 
     broker = os.environ.get("CELERY_BROKER_URL", "")
@@ -172,6 +173,7 @@ def main() -> None:
         _wait("every job", all_done, timeout=args.timeout, worker=worker)
         driver_s = time.monotonic() - started
         failed = jobs.exclude(status="succeeded").count()
+        time.sleep(1.0)  # the last task's "succeeded" line is written just after its commit
         drives = len(
             re.findall(rb"Task generation\.tasks\.drive_job\[[^]]+\] succeeded", log.read_bytes())
         )
@@ -197,17 +199,20 @@ def main() -> None:
         counter().delete(COUNTER)
         if campaign is not None:
             from assets.models import Clip
-            from generation.models import Lease
+            from generation.models import Brief, Lease, Variant
 
-            job_ids = list(
-                GenerationJob.objects.filter(variant__brief__campaign=campaign).values_list(
-                    "pk", flat=True
-                )
-            )
+            jobs = GenerationJob.objects.filter(variant__brief__campaign=campaign)
+            job_ids = list(jobs.values_list("pk", flat=True))
             Clip.objects.filter(job_id__in=job_ids).delete()
             Lease.objects.filter(object_id__in=job_ids).delete()
+            jobs.delete()
+            Variant.objects.filter(brief__campaign=campaign).delete()
+            Brief.objects.filter(campaign=campaign).delete()
             campaign.delete()
-        shutil.rmtree(scratch, ignore_errors=True)
+        if args.keep:
+            print(f"kept {scratch}")
+        else:
+            shutil.rmtree(scratch, ignore_errors=True)
 
     print(f"variants              {args.variants} ({failed} not succeeded)")
     print(f"drive_job messages    {drives} ({per_job} per job)")

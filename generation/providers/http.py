@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import email.utils
 import json
+import os
+import threading
 from datetime import UTC, datetime
 from typing import Any, ClassVar
 
@@ -28,6 +30,21 @@ from generation.providers.base import (
 # Every provider call must end well inside the shortest task soft time limit that makes one
 # (poll: GREENLIGHT_TASK_LIMITS["poll"]), so a slow provider is a retry, not a killed task.
 DEFAULT_TIMEOUT = httpx.Timeout(20.0, connect=5.0)
+
+
+_clients: dict[tuple[int, str], httpx.Client] = {}
+_clients_lock = threading.Lock()
+
+
+def shared_client(name: str) -> httpx.Client:
+    """The process's httpx client for provider `name` (a forked child builds its own)."""
+    key = (os.getpid(), name)
+    with _clients_lock:
+        client = _clients.get(key)
+        if client is None:
+            client = httpx.Client(timeout=DEFAULT_TIMEOUT, follow_redirects=False)
+            _clients[key] = client
+        return client
 
 
 def retry_after_seconds(value: str | None, *, now: datetime | None = None) -> float | None:
@@ -214,8 +231,14 @@ class HTTPProvider(Provider):
 
     @property
     def client(self) -> httpx.Client:
+        """This provider's client: one per provider per process, shared by its instances.
+
+        Building an httpx client costs tens of milliseconds (its TLS context), more than a
+        whole call to a nearby provider, and a shared one keeps connections alive between
+        jobs. Created lazily, so a Celery worker's children each build their own after fork.
+        """
         if self._client is None:
-            self._client = httpx.Client(timeout=DEFAULT_TIMEOUT, follow_redirects=False)
+            self._client = shared_client(self.name)
         return self._client
 
     def auth_headers(self) -> dict[str, str]:
