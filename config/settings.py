@@ -360,6 +360,57 @@ CELERY_BEAT_SCHEDULE = {
     },
 }
 
+# --- Hosted provider credentials and limits
+# Credentials come from the environment only; an empty one shows the provider as "not
+# configured" in the form and admin. They are never logged or shown.
+FAL_KEY = env.str("FAL_KEY", default="")
+DASHSCOPE_API_KEY = env.str("DASHSCOPE_API_KEY", default="")
+REPLICATE_API_TOKEN = env.str("REPLICATE_API_TOKEN", default="")
+# The `whsec_…` secret from GET /v1/webhooks/default/secret; without it Replicate webhooks are
+# refused and jobs complete by polling.
+REPLICATE_WEBHOOK_SECRET = env.str("REPLICATE_WEBHOOK_SECRET", default="")
+# Pin Replicate models to versions: "owner/name=<version id>,…"; unpinned models use the
+# model's own endpoint (its latest version).
+REPLICATE_MODEL_VERSIONS = env.dict("REPLICATE_MODEL_VERSIONS", default={})
+RUNWAYML_API_SECRET = env.str("RUNWAYML_API_SECRET", default="")
+# Model Studio region: the model, the endpoint and the API key must all belong to it.
+GREENLIGHT_DASHSCOPE_REGIONS = {
+    "singapore": "https://dashscope-intl.aliyuncs.com/api/v1",
+    "us": "https://dashscope-us.aliyuncs.com/api/v1",
+    "beijing": "https://dashscope.aliyuncs.com/api/v1",
+}
+DASHSCOPE_REGION = env.str("DASHSCOPE_REGION", default="singapore").strip().lower()
+if DASHSCOPE_REGION not in GREENLIGHT_DASHSCOPE_REGIONS:
+    raise environ.ImproperlyConfigured(
+        f"DASHSCOPE_REGION must be one of {', '.join(GREENLIGHT_DASHSCOPE_REGIONS)}, "
+        f"not {DASHSCOPE_REGION!r}"
+    )
+# DASHSCOPE_BASE_URL (a proxy, a workspace domain or a test double) wins over the region.
+GREENLIGHT_PROVIDER_URLS["dashscope"] = env.str(
+    "DASHSCOPE_BASE_URL", default=GREENLIGHT_DASHSCOPE_REGIONS[DASHSCOPE_REGION]
+)
+# fal webhooks: the user id deliveries must carry (empty: any fal account's signature).
+FAL_WEBHOOK_USER_ID = env.str("FAL_WEBHOOK_USER_ID", default="")
+# Seconds a webhook timestamp may differ from now before the delivery is refused.
+GREENLIGHT_WEBHOOK_TOLERANCE = env.int("GREENLIGHT_WEBHOOK_TOLERANCE", default=300)
+# Webhook bodies larger than this are refused (413) before anything is parsed.
+GREENLIGHT_WEBHOOK_MAX_BYTES = env.int("GREENLIGHT_WEBHOOK_MAX_BYTES", default=1024 * 1024)
+# At most this many jobs of one provider should be in flight at once (submitted, not final), so
+# a 500-variant brief does not flood one account; the job driver's submit step applies it.
+GREENLIGHT_PROVIDER_CONCURRENCY = {
+    "fal": env.int("FAL_CONCURRENCY", default=2),
+    "dashscope": env.int("DASHSCOPE_CONCURRENCY", default=5),
+    "replicate": env.int("REPLICATE_CONCURRENCY", default=10),
+    "runway": env.int("RUNWAY_CONCURRENCY", default=2),
+}
+# Seconds between status polls per provider when it gives no hint (DashScope asks for 15).
+GREENLIGHT_PROVIDER_POLL_S = {
+    "fal": env.float("FAL_POLL_S", default=5.0),
+    "dashscope": env.float("DASHSCOPE_POLL_S", default=15.0),
+    "replicate": env.float("REPLICATE_POLL_S", default=5.0),
+    "runway": env.float("RUNWAY_POLL_S", default=6.0),
+}
+
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from generation import views
+from generation import views, webhooks
 
 app_name = "generation"
 urlpatterns = [
@@ -14,4 +14,5 @@ urlpatterns = [
     path("variants/<int:pk>/regenerate/", views.variant_regenerate, name="variant_regenerate"),
     path("variants/<int:pk>/revise/", views.variant_revise, name="variant_revise"),
     path("versions/<int:pk>/languages/", views.job_localize, name="job_localize"),
+    path("hooks/<slug:provider>/", webhooks.provider_webhook, name="provider_webhook"),
 ]

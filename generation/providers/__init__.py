@@ -8,8 +8,13 @@ from generation.providers.base import Provider, ProviderError
 def provider_classes() -> dict[str, type[Provider]]:
     """Every provider class by name; importing them registers their models' capabilities."""
     from generation.providers.animatic import AnimaticProvider
+    from generation.providers.dashscope import DashScopeProvider
+    from generation.providers.fal import FalProvider
+    from generation.providers.replicate import ReplicateProvider
+    from generation.providers.runway import RunwayProvider
 
-    return {cls.name: cls for cls in (AnimaticProvider,)}
+    classes = (AnimaticProvider, FalProvider, DashScopeProvider, ReplicateProvider, RunwayProvider)
+    return {cls.name: cls for cls in classes}
 
 
 def provider_names() -> list[tuple[str, str]]:

@@ -96,7 +96,7 @@ class ModelSpec:
             )
         if self.languages is not None and request.language not in self.languages:
             found.append(f"{self.label} speaks {', '.join(self.languages)}, not {request.language}")
-        if request.image_url and Mode.IMAGE not in self.modes:
+        if request.image_url and not self.modes & {Mode.IMAGE, Mode.REFERENCE}:
             found.append(f"{self.label} does not take a reference image")
         if not request.image_url and Mode.TEXT not in self.modes:
             found.append(f"{self.label} needs a reference image")

@@ -16,13 +16,16 @@ hostile or compromised answer could point at internal services. `fetch_remote` t
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 import shutil
 import socket
+import ssl
 import time
 from pathlib import Path
 from urllib.parse import unquote, urljoin, urlsplit
 
+import certifi
 import httpx
 from django.conf import settings
 
@@ -57,6 +60,12 @@ def copy_local(url: str, target: Path, *, root: Path, max_bytes: int) -> int:
         raise ProviderError(f"the result is larger than {max_bytes} bytes", code="too_large")
     shutil.copyfile(source, target)
     return size
+
+
+@functools.cache
+def _tls_context() -> ssl.SSLContext:
+    """One verifying TLS context per process: building one costs more than a small download."""
+    return ssl.create_default_context(cafile=certifi.where())
 
 
 def _test_hosts() -> set[str]:
@@ -114,7 +123,8 @@ def fetch_remote(
     """Download `url` into `target` under the rules in this module's docstring."""
     deadline = time.monotonic() + deadline_s
     current = url
-    with httpx.Client(timeout=httpx.Timeout(min(30.0, deadline_s), connect=10.0)) as client:
+    timeout = httpx.Timeout(min(30.0, deadline_s), connect=10.0)
+    with httpx.Client(timeout=timeout, verify=_tls_context()) as client:
         for _hop in range(MAX_REDIRECTS + 1):
             host, address, port = resolve_checked(current)
             parts = urlsplit(current)
