@@ -23,7 +23,7 @@ from generation.matrix import (
 )
 from generation.models import Brief
 from generation.providers.capabilities import Mode, ModelSpec, all_models
-from generation.references import ReferenceRejected, reference_clean
+from generation.references import ReferenceRejected, reference_clean, takes_images
 from generation.services import BriefInput
 
 AXIS_ROWS = 3
@@ -397,10 +397,28 @@ class VariantReviseForm(forms.Form):
         label="Keep the same seed",
         help_text="Off: the new version takes a new seed, so it looks different.",
     )
+    reference = forms.FileField(
+        required=False,
+        label="Reference image for this variant",
+        help_text="JPEG, PNG or WEBP; replaces the brief's image for this variant only.",
+        widget=forms.ClearableFileInput(attrs={"accept": "image/jpeg,image/png,image/webp"}),
+    )
 
-    def __init__(self, *args, duration_s: int, **kwargs) -> None:
+    def __init__(self, *args, duration_s: int, spec: ModelSpec | None = None, **kwargs) -> None:
         super().__init__(*args, **kwargs)
         self.duration_s = duration_s
+        self.spec = spec
+        if spec is None or not takes_images(spec):
+            del self.fields["reference"]
+
+    def clean_reference(self):
+        upload = self.cleaned_data.get("reference")
+        if not upload:
+            return None
+        try:
+            return reference_clean(upload, spec=self.spec, name=upload.name)
+        except ReferenceRejected as exc:
+            raise forms.ValidationError(str(exc)) from None
 
     def clean_shots(self) -> str:
         shots = _lines(self.cleaned_data.get("shots", ""))

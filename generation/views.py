@@ -282,7 +282,13 @@ def variant_revise(request: HtmxHttpRequest, pk: int) -> HttpResponse:
         "shots": "\n".join(variant.shot_list),
         "notes": request.GET.get("notes", "") or (reviewer_notes[-1][1] if reviewer_notes else ""),
     }
-    form = VariantReviseForm(request.POST or None, initial=initial, duration_s=variant.duration_s)
+    form = VariantReviseForm(
+        request.POST or None,
+        request.FILES or None,
+        initial=initial,
+        duration_s=variant.duration_s,
+        spec=services.brief_model_spec(brief=variant.brief),
+    )
     if request.method == "POST" and form.is_valid():
         d = form.cleaned_data
         try:
@@ -294,8 +300,14 @@ def variant_revise(request: HtmxHttpRequest, pk: int) -> HttpResponse:
                 shots=d["shots"],
                 notes=d["notes"],
                 pin_seed=d["pin_seed"],
+                reference=d.get("reference"),
             )
-        except (services.VersionInProgress, services.BudgetExceeded, ProviderError) as exc:
+        except (
+            services.VersionInProgress,
+            services.BudgetExceeded,
+            ProviderError,
+            ReferenceRejected,
+        ) as exc:
             form.add_error(None, str(exc))
         else:
             messages.success(request, f"Version {job.attempt} of #{variant.position} is queued.")
