@@ -66,6 +66,17 @@ def model_capabilities() -> dict[str, dict]:
     }
 
 
+def _axis_rows(data, initial) -> int:
+    """Three axis rows, or as many as the posted data or the saved brief already has (a brief
+    written through the API may hold more), so editing never drops an axis."""
+    numbers = [
+        int(m.group(1))
+        for key in [*data.keys(), *initial.keys()]
+        if (m := re.fullmatch(r"axis_(\d{1,2})_name", key))
+    ]
+    return max([AXIS_ROWS, *numbers])
+
+
 def _specs() -> dict[str, ModelSpec]:
     return {model_key(spec): spec for spec in all_models()}
 
@@ -133,12 +144,15 @@ class BriefForm(forms.Form):
             default = f"{settings.GREENLIGHT_DEFAULT_PROVIDER}:"
             keys = [key for _group, options in choices for key, _label in options]
             self.fields["model"].initial = next((k for k in keys if k.startswith(default)), keys[0])
-        for row in range(1, AXIS_ROWS + 1):
+        self.axis_count = _axis_rows(self.data, self.initial)
+        for row in range(1, self.axis_count + 1):
             self.fields[f"axis_{row}_name"] = forms.CharField(
                 max_length=30,
                 required=False,
                 label=f"Axis {row} name",
-                widget=forms.TextInput(attrs={"placeholder": ("hook", "scene", "offer")[row - 1]}),
+                widget=forms.TextInput(
+                    attrs={"placeholder": ("hook", "scene", "offer")[row - 1] if row <= 3 else ""}
+                ),
             )
             self.fields[f"axis_{row}_values"] = forms.CharField(
                 max_length=20000,
@@ -160,7 +174,7 @@ class BriefForm(forms.Form):
     def axis_rows(self) -> list[tuple[forms.BoundField, forms.BoundField]]:
         return [
             (self[f"axis_{row}_name"], self[f"axis_{row}_values"])
-            for row in range(1, AXIS_ROWS + 1)
+            for row in range(1, self.axis_count + 1)
         ]
 
     def script_fields(self) -> list[tuple[str, forms.BoundField]]:
@@ -183,7 +197,7 @@ class BriefForm(forms.Form):
             "resolution": brief.resolution,
             "languages": brief.languages,
         }
-        for row, axis in enumerate(brief.axis_list[:AXIS_ROWS], start=1):
+        for row, axis in enumerate(brief.axis_list, start=1):
             data[f"axis_{row}_name"] = axis.name
             data[f"axis_{row}_values"] = "\n".join(axis.values)
         for code in brief.languages:
@@ -219,7 +233,7 @@ class BriefForm(forms.Form):
     def _clean_axes(self) -> list[Axis]:
         axes: list[Axis] = []
         names: set[str] = set()
-        for row in range(1, AXIS_ROWS + 1):
+        for row in range(1, self.axis_count + 1):
             name_key, values_key = f"axis_{row}_name", f"axis_{row}_values"
             name = (self.cleaned_data.get(name_key) or "").strip()
             values = _lines(self.cleaned_data.get(values_key) or "")

@@ -382,3 +382,22 @@ def test_language_versions_need_a_script_and_the_creator_role(client, no_enqueue
     empty = client.post(url, {"script_ja": "  "})
     assert empty.status_code == 400
     assert "write the script of at least one language" in empty.content.decode()
+
+
+def test_the_demo_brief_page_shows_no_literal_slot(client, settings, tmp_path, no_enqueue) -> None:
+    """Seen by a new user: the demo brief's page showed `{hook}` as written."""
+    from io import StringIO
+
+    from django.core.management import call_command
+
+    settings.VAR_DIR = tmp_path
+    call_command("greenlight_demo", stdout=StringIO())
+    brief = Brief.objects.get(title="Meet the Spring range")
+    client.force_login(brief.created_by)
+
+    page = client.get(brief.get_absolute_url()).content.decode()
+    template = page.split('data-testid="prompt-template">', 1)[1].split("</dd>", 1)[0]
+
+    assert "{" not in template and "}" not in template
+    assert '<span class="slot">aspect_ratio</span>' in template
+    assert all("{" not in v.prompt for v in brief.variants.all())
