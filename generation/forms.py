@@ -23,7 +23,12 @@ from generation.matrix import (
 )
 from generation.models import Brief
 from generation.providers.capabilities import Mode, ModelSpec, all_models
-from generation.references import ReferenceRejected, reference_clean, takes_images
+from generation.references import (
+    ReferenceRejected,
+    reference_clean,
+    reference_limit,
+    takes_images,
+)
 from generation.services import BriefInput
 
 AXIS_ROWS = 3
@@ -88,6 +93,25 @@ def _span(values) -> str:
     return ", ".join(str(v) for v in ordered)
 
 
+class MultipleImageInput(forms.ClearableFileInput):
+    allow_multiple_selected = True
+
+
+class MultipleImageField(forms.FileField):
+    """Any number of uploaded files (the model says how many it takes)."""
+
+    def __init__(self, *args, **kwargs) -> None:
+        kwargs.setdefault(
+            "widget", MultipleImageInput(attrs={"accept": "image/jpeg,image/png,image/webp"})
+        )
+        super().__init__(*args, **kwargs)
+
+    def clean(self, data, initial=None) -> list:
+        if isinstance(data, list | tuple):
+            return [super(MultipleImageField, self).clean(d, initial) for d in data if d]
+        return [super().clean(data, initial)] if data else []
+
+
 class BriefForm(forms.Form):
     """A brief's creative intent: templates, named axes, formats, languages and their scripts.
 
@@ -129,11 +153,10 @@ class BriefForm(forms.Form):
     languages = forms.MultipleChoiceField(
         choices=LANGUAGES, widget=forms.CheckboxSelectMultiple, initial=["en"]
     )
-    reference = forms.FileField(
+    reference = MultipleImageField(
         required=False,
-        label="Reference image",
-        help_text="JPEG, PNG or WEBP, for models with image input. Stored without its metadata.",
-        widget=forms.ClearableFileInput(attrs={"accept": "image/jpeg,image/png,image/webp"}),
+        label="Reference images",
+        help_text="JPEG, PNG or WEBP, for models with image input. Stored without metadata.",
     )
 
     def __init__(self, *args, **kwargs) -> None:
@@ -280,13 +303,20 @@ class BriefForm(forms.Form):
         spec = _specs().get(data.get("model", ""))
         if spec is not None:
             self._check_model(spec, data)
-        upload = data.get("reference")
-        data["reference"] = None
-        if upload and spec is not None:
-            try:
-                data["reference"] = reference_clean(upload, spec=spec, name=upload.name)
-            except ReferenceRejected as exc:
-                self.add_error("reference", str(exc))
+        uploads = data.get("reference") or []
+        data["reference"] = []
+        if uploads and spec is not None:
+            limit = reference_limit(spec)
+            if limit and len(uploads) > limit:
+                self.add_error(
+                    "reference", f"{spec.label} takes at most {limit} reference image(s)"
+                )
+                uploads = []
+            for upload in uploads:
+                try:
+                    data["reference"].append(reference_clean(upload, spec=spec, name=upload.name))
+                except ReferenceRejected as exc:
+                    self.add_error("reference", f"{upload.name}: {exc}")
         slots = (*[a.name for a in axes], *BUILTIN_SLOTS)
         self._check_template("prompt", data.get("prompt", ""), slots)
         languages = data.get("languages") or []
@@ -362,8 +392,7 @@ class BriefForm(forms.Form):
 
     def references(self) -> list:
         """The validated, re-encoded reference images the form carried."""
-        image = self.cleaned_data.get("reference")
-        return [image] if image is not None else []
+        return list(self.cleaned_data.get("reference") or [])
 
     def to_input(self) -> BriefInput:
         d = self.cleaned_data

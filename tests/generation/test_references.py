@@ -203,7 +203,7 @@ def test_a_bad_upload_is_a_form_error_and_nothing_is_written(picture_client) -> 
 
     assert response.status_code == 400
     assert response.context["form"].errors["reference"] == [
-        "the file is not a JPEG, PNG or WEBP image"
+        "anim.gif: the file is not a JPEG, PNG or WEBP image"
     ]
     assert not Brief.objects.exists() and not ReferenceImage.objects.exists()
 
@@ -216,7 +216,7 @@ def test_the_animatic_refuses_a_reference_on_the_form(picture_client) -> None:
 
     assert response.status_code == 400
     assert response.context["form"].errors["reference"] == [
-        "Animatic v1 does not take reference images"
+        "shot.png: Animatic v1 does not take reference images"
     ]
 
 
@@ -271,3 +271,15 @@ def _user(client):
     from django.contrib.auth import get_user_model
 
     return get_user_model().objects.get(pk=client.session["_auth_user_id"])
+
+
+@pytest.mark.django_db
+def test_more_images_than_the_model_takes_is_a_form_error(picture_client) -> None:
+    uploads = [SimpleUploadedFile(f"{n}.png", _image("PNG")) for n in range(2)]
+
+    response = _post(picture_client, uploads)
+
+    assert response.status_code == 400
+    assert response.context["form"].errors["reference"] == [
+        "Picture 1 takes at most 1 reference image(s)"
+    ]
