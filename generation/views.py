@@ -14,7 +14,14 @@ from django_htmx.http import HttpResponseStopPolling
 from config.http import HtmxHttpRequest
 from generation import selectors, services
 from generation.forms import BriefForm, LocalizeForm, VariantReviseForm
-from generation.matrix import LANGUAGE_NAMES, LANGUAGES, MatrixError, TemplateError, template_parse
+from generation.matrix import (
+    LANGUAGE_NAMES,
+    LANGUAGES,
+    MatrixError,
+    TemplateError,
+    matrix_cells,
+    template_parse,
+)
 from generation.models import GenerationJob
 from generation.providers.base import ProviderError
 from generation.references import ReferenceRejected
@@ -127,8 +134,13 @@ def _chosen_exclude(request: HtmxHttpRequest, brief) -> list[str] | None:
     if "cells-shown" not in request.POST:
         return None
     chosen = set(request.POST.getlist("cell"))
-    return [c.key for c, _on in services.brief_plan(brief=brief, exclude=[]).cells
-            if c.key not in chosen]  # fmt: skip
+    cells = matrix_cells(
+        axes=brief.axis_list,
+        aspect_ratios=brief.aspect_ratios,
+        durations=brief.durations,
+        languages=brief.languages,
+    )
+    return [cell.key for cell in cells if cell.key not in chosen]
 
 
 @require_http_methods(["GET", "POST"])
