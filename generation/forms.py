@@ -23,7 +23,12 @@ from generation.matrix import (
 )
 from generation.models import Brief
 from generation.providers.capabilities import Mode, ModelSpec, all_models
-from generation.references import ReferenceRejected, reference_clean
+from generation.references import (
+    ReferenceRejected,
+    reference_clean,
+    reference_limit,
+    takes_images,
+)
 from generation.services import BriefInput
 
 AXIS_ROWS = 3
@@ -66,6 +71,17 @@ def model_capabilities() -> dict[str, dict]:
     }
 
 
+def _axis_rows(data, initial) -> int:
+    """Three axis rows, or as many as the posted data or the saved brief already has (a brief
+    written through the API may hold more), so editing never drops an axis."""
+    numbers = [
+        int(m.group(1))
+        for key in [*data.keys(), *initial.keys()]
+        if (m := re.fullmatch(r"axis_(\d{1,2})_name", key))
+    ]
+    return max([AXIS_ROWS, *numbers])
+
+
 def _specs() -> dict[str, ModelSpec]:
     return {model_key(spec): spec for spec in all_models()}
 
@@ -75,6 +91,25 @@ def _span(values) -> str:
     if len(ordered) > 2 and ordered == list(range(ordered[0], ordered[-1] + 1)):
         return f"{ordered[0]}–{ordered[-1]}"
     return ", ".join(str(v) for v in ordered)
+
+
+class MultipleImageInput(forms.ClearableFileInput):
+    allow_multiple_selected = True
+
+
+class MultipleImageField(forms.FileField):
+    """Any number of uploaded files (the model says how many it takes)."""
+
+    def __init__(self, *args, **kwargs) -> None:
+        kwargs.setdefault(
+            "widget", MultipleImageInput(attrs={"accept": "image/jpeg,image/png,image/webp"})
+        )
+        super().__init__(*args, **kwargs)
+
+    def clean(self, data, initial=None) -> list:
+        if isinstance(data, list | tuple):
+            return [super(MultipleImageField, self).clean(d, initial) for d in data if d]
+        return [super().clean(data, initial)] if data else []
 
 
 class BriefForm(forms.Form):
@@ -118,11 +153,10 @@ class BriefForm(forms.Form):
     languages = forms.MultipleChoiceField(
         choices=LANGUAGES, widget=forms.CheckboxSelectMultiple, initial=["en"]
     )
-    reference = forms.FileField(
+    reference = MultipleImageField(
         required=False,
-        label="Reference image",
-        help_text="JPEG, PNG or WEBP, for models with image input. Stored without its metadata.",
-        widget=forms.ClearableFileInput(attrs={"accept": "image/jpeg,image/png,image/webp"}),
+        label="Reference images",
+        help_text="JPEG, PNG or WEBP, for models with image input. Stored without metadata.",
     )
 
     def __init__(self, *args, **kwargs) -> None:
@@ -133,12 +167,15 @@ class BriefForm(forms.Form):
             default = f"{settings.GREENLIGHT_DEFAULT_PROVIDER}:"
             keys = [key for _group, options in choices for key, _label in options]
             self.fields["model"].initial = next((k for k in keys if k.startswith(default)), keys[0])
-        for row in range(1, AXIS_ROWS + 1):
+        self.axis_count = _axis_rows(self.data, self.initial)
+        for row in range(1, self.axis_count + 1):
             self.fields[f"axis_{row}_name"] = forms.CharField(
                 max_length=30,
                 required=False,
                 label=f"Axis {row} name",
-                widget=forms.TextInput(attrs={"placeholder": ("hook", "scene", "offer")[row - 1]}),
+                widget=forms.TextInput(
+                    attrs={"placeholder": ("hook", "scene", "offer")[row - 1] if row <= 3 else ""}
+                ),
             )
             self.fields[f"axis_{row}_values"] = forms.CharField(
                 max_length=20000,
@@ -160,7 +197,7 @@ class BriefForm(forms.Form):
     def axis_rows(self) -> list[tuple[forms.BoundField, forms.BoundField]]:
         return [
             (self[f"axis_{row}_name"], self[f"axis_{row}_values"])
-            for row in range(1, AXIS_ROWS + 1)
+            for row in range(1, self.axis_count + 1)
         ]
 
     def script_fields(self) -> list[tuple[str, forms.BoundField]]:
@@ -183,7 +220,7 @@ class BriefForm(forms.Form):
             "resolution": brief.resolution,
             "languages": brief.languages,
         }
-        for row, axis in enumerate(brief.axis_list[:AXIS_ROWS], start=1):
+        for row, axis in enumerate(brief.axis_list, start=1):
             data[f"axis_{row}_name"] = axis.name
             data[f"axis_{row}_values"] = "\n".join(axis.values)
         for code in brief.languages:
@@ -219,7 +256,7 @@ class BriefForm(forms.Form):
     def _clean_axes(self) -> list[Axis]:
         axes: list[Axis] = []
         names: set[str] = set()
-        for row in range(1, AXIS_ROWS + 1):
+        for row in range(1, self.axis_count + 1):
             name_key, values_key = f"axis_{row}_name", f"axis_{row}_values"
             name = (self.cleaned_data.get(name_key) or "").strip()
             values = _lines(self.cleaned_data.get(values_key) or "")
@@ -266,13 +303,20 @@ class BriefForm(forms.Form):
         spec = _specs().get(data.get("model", ""))
         if spec is not None:
             self._check_model(spec, data)
-        upload = data.get("reference")
-        data["reference"] = None
-        if upload and spec is not None:
-            try:
-                data["reference"] = reference_clean(upload, spec=spec, name=upload.name)
-            except ReferenceRejected as exc:
-                self.add_error("reference", str(exc))
+        uploads = data.get("reference") or []
+        data["reference"] = []
+        if uploads and spec is not None:
+            limit = reference_limit(spec)
+            if limit and len(uploads) > limit:
+                self.add_error(
+                    "reference", f"{spec.label} takes at most {limit} reference image(s)"
+                )
+                uploads = []
+            for upload in uploads:
+                try:
+                    data["reference"].append(reference_clean(upload, spec=spec, name=upload.name))
+                except ReferenceRejected as exc:
+                    self.add_error("reference", f"{upload.name}: {exc}")
         slots = (*[a.name for a in axes], *BUILTIN_SLOTS)
         self._check_template("prompt", data.get("prompt", ""), slots)
         languages = data.get("languages") or []
@@ -348,8 +392,7 @@ class BriefForm(forms.Form):
 
     def references(self) -> list:
         """The validated, re-encoded reference images the form carried."""
-        image = self.cleaned_data.get("reference")
-        return [image] if image is not None else []
+        return list(self.cleaned_data.get("reference") or [])
 
     def to_input(self) -> BriefInput:
         d = self.cleaned_data
@@ -397,10 +440,28 @@ class VariantReviseForm(forms.Form):
         label="Keep the same seed",
         help_text="Off: the new version takes a new seed, so it looks different.",
     )
+    reference = forms.FileField(
+        required=False,
+        label="Reference image for this variant",
+        help_text="JPEG, PNG or WEBP; replaces the brief's image for this variant only.",
+        widget=forms.ClearableFileInput(attrs={"accept": "image/jpeg,image/png,image/webp"}),
+    )
 
-    def __init__(self, *args, duration_s: int, **kwargs) -> None:
+    def __init__(self, *args, duration_s: int, spec: ModelSpec | None = None, **kwargs) -> None:
         super().__init__(*args, **kwargs)
         self.duration_s = duration_s
+        self.spec = spec
+        if spec is None or not takes_images(spec):
+            del self.fields["reference"]
+
+    def clean_reference(self):
+        upload = self.cleaned_data.get("reference")
+        if not upload:
+            return None
+        try:
+            return reference_clean(upload, spec=self.spec, name=upload.name)
+        except ReferenceRejected as exc:
+            raise forms.ValidationError(str(exc)) from None
 
     def clean_shots(self) -> str:
         shots = _lines(self.cleaned_data.get("shots", ""))

@@ -352,11 +352,17 @@ def brief_draft_save(
     return brief
 
 
-def _reference_store(*, brief: Brief, image: CleanImage, spec: ModelSpec, user: Any) -> str:
+def _reference_store(
+    *, brief: Brief, image: CleanImage, spec: ModelSpec, user: Any, variant: Variant | None = None
+) -> str:
     limit = reference_limit(spec)
     if not limit:
         raise ReferenceRejected(f"{spec.label} does not take reference images")
-    if brief.references.filter(variant__isnull=True).count() >= limit:
+    if variant is not None:
+        # A variant's new image replaces its earlier one; the file stays, because the requests
+        # of its earlier versions still name it.
+        brief.references.filter(variant=variant).delete()
+    elif brief.references.filter(variant__isnull=True).count() >= limit:
         raise ReferenceRejected(f"{spec.label} takes at most {limit} reference image(s)")
     name = default_storage.save(
         f"references/{brief.pk}/{uuid.uuid4().hex}.{image.extension}",
@@ -372,6 +378,7 @@ def _reference_store(*, brief: Brief, image: CleanImage, spec: ModelSpec, user: 
         sha256=image.sha256,
         original_name=image.original_name[:255],
         uploaded_by=user,
+        variant=variant,
     )
     audit_record(action="reference.add", obj=reference, actor=user, sha256=image.sha256)
     return name
@@ -565,6 +572,14 @@ def brief_approve(*, brief: Brief, user: Any) -> Brief:
     return locked
 
 
+def brief_model_spec(*, brief: Brief) -> ModelSpec | None:
+    """The capability entry of the brief's model; None when the registry no longer has it."""
+    try:
+        return _model_for(brief.provider, brief.model)[1]
+    except ProviderError:
+        return None
+
+
 def model_languages(*, brief: Brief) -> set[str]:
     """The language codes the brief's model speaks (every offered one when it takes any)."""
     _provider, spec = _model_for(brief.provider, brief.model)
@@ -743,11 +758,14 @@ def variant_revise(
     shots: str,
     notes: str = "",
     pin_seed: bool = False,
+    reference: CleanImage | None = None,
 ) -> GenerationJob:
     """Edit a variant's prompt, script and shots, then queue its next version.
 
-    The new version takes a new seed unless `pin_seed`. Raises PermissionDenied for users
-    who are not creators on the campaign, and what `job_create` raises.
+    The new version takes a new seed unless `pin_seed`; a `reference` (validated) becomes
+    this variant's own image in place of the brief's. Raises PermissionDenied for users who
+    are not creators on the campaign, ReferenceRejected for an image the model does not take,
+    and what `job_create` raises.
     """
     if not can_create_brief(user=user, campaign=variant.brief.campaign):
         raise PermissionDenied(f"{user} may not generate new versions in this campaign")
@@ -763,6 +781,9 @@ def variant_revise(
         locked.save(update_fields=list(changed))
         audit_record(action="variant.revise", obj=locked, actor=user, fields=sorted(changed))
     locked.brief = variant.brief
+    if reference is not None:
+        _provider, spec = _model_for(locked.brief.provider, locked.brief.model)
+        _reference_store(brief=locked.brief, image=reference, spec=spec, user=user, variant=locked)
     return job_create(
         variant=locked,
         requested_by=user,

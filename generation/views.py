@@ -14,7 +14,14 @@ from django_htmx.http import HttpResponseStopPolling
 from config.http import HtmxHttpRequest
 from generation import selectors, services
 from generation.forms import BriefForm, LocalizeForm, VariantReviseForm
-from generation.matrix import LANGUAGE_NAMES, LANGUAGES, MatrixError, TemplateError, template_parse
+from generation.matrix import (
+    LANGUAGE_NAMES,
+    LANGUAGES,
+    MatrixError,
+    TemplateError,
+    matrix_cells,
+    template_parse,
+)
 from generation.models import GenerationJob
 from generation.providers.base import ProviderError
 from generation.references import ReferenceRejected
@@ -127,8 +134,13 @@ def _chosen_exclude(request: HtmxHttpRequest, brief) -> list[str] | None:
     if "cells-shown" not in request.POST:
         return None
     chosen = set(request.POST.getlist("cell"))
-    return [c.key for c, _on in services.brief_plan(brief=brief, exclude=[]).cells
-            if c.key not in chosen]  # fmt: skip
+    cells = matrix_cells(
+        axes=brief.axis_list,
+        aspect_ratios=brief.aspect_ratios,
+        durations=brief.durations,
+        languages=brief.languages,
+    )
+    return [cell.key for cell in cells if cell.key not in chosen]
 
 
 @require_http_methods(["GET", "POST"])
@@ -282,7 +294,13 @@ def variant_revise(request: HtmxHttpRequest, pk: int) -> HttpResponse:
         "shots": "\n".join(variant.shot_list),
         "notes": request.GET.get("notes", "") or (reviewer_notes[-1][1] if reviewer_notes else ""),
     }
-    form = VariantReviseForm(request.POST or None, initial=initial, duration_s=variant.duration_s)
+    form = VariantReviseForm(
+        request.POST or None,
+        request.FILES or None,
+        initial=initial,
+        duration_s=variant.duration_s,
+        spec=services.brief_model_spec(brief=variant.brief),
+    )
     if request.method == "POST" and form.is_valid():
         d = form.cleaned_data
         try:
@@ -294,8 +312,14 @@ def variant_revise(request: HtmxHttpRequest, pk: int) -> HttpResponse:
                 shots=d["shots"],
                 notes=d["notes"],
                 pin_seed=d["pin_seed"],
+                reference=d.get("reference"),
             )
-        except (services.VersionInProgress, services.BudgetExceeded, ProviderError) as exc:
+        except (
+            services.VersionInProgress,
+            services.BudgetExceeded,
+            ProviderError,
+            ReferenceRejected,
+        ) as exc:
             form.add_error(None, str(exc))
         else:
             messages.success(request, f"Version {job.attempt} of #{variant.position} is queued.")

@@ -383,3 +383,43 @@ def test_language_versions_need_a_script_and_the_creator_role(client, no_enqueue
     empty = client.post(url, {"script_ja": "  "})
     assert empty.status_code == 400
     assert "write the script of at least one language" in empty.content.decode()
+
+
+def test_the_demo_brief_page_shows_no_literal_slot(client, settings, tmp_path, no_enqueue) -> None:
+    """Seen by a new user: the demo brief's page showed `{hook}` as written."""
+    from io import StringIO
+
+    from django.core.management import call_command
+
+    settings.VAR_DIR = tmp_path
+    call_command("greenlight_demo", stdout=StringIO())
+    brief = Brief.objects.get(title="Meet the Spring range")
+    client.force_login(brief.created_by)
+
+    page = client.get(brief.get_absolute_url()).content.decode()
+    template = page.split('data-testid="prompt-template">', 1)[1].split("</dd>", 1)[0]
+
+    assert "{" not in template and "}" not in template
+    assert '<span class="slot">aspect_ratio</span>' in template
+    assert all("{" not in v.prompt for v in brief.variants.all())
+
+
+def test_preview_query_count_does_not_grow_with_the_matrix(creator_client) -> None:
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    small = _draft(creator_client, axis_1_values="a", axis_2_values="b")
+    large = _draft(
+        creator_client,
+        axis_1_values="\n".join(f"h{n}" for n in range(8)),
+        axis_2_values="\n".join(f"s{n}" for n in range(8)),
+    )
+    counts = []
+    for brief in (small, large):
+        with CaptureQueriesContext(connection) as queries:
+            response = creator_client.get(reverse("generation:brief_preview", args=[brief.pk]))
+        assert response.status_code == 200
+        counts.append(len(queries))
+
+    assert response.context["plan"].total_cells == 128
+    assert counts[0] == counts[1]

@@ -295,3 +295,16 @@ def test_multi_shot_counts_every_shot_against_the_ceiling(settings) -> None:
     errors = _errors(multi_shot="on", shots="a\nb\nc")
 
     assert errors["__all__"][0].startswith("these choices make 48 combinations")
+
+
+def test_a_brief_with_more_axes_than_rows_keeps_them_all_when_edited(db) -> None:
+    from tests.factories import BriefFactory
+
+    axes = [{"name": f"a{n}", "values": [f"v{n}"]} for n in range(5)]
+    brief = BriefFactory(axes=axes, prompt="{a4}", scripts={"en": "Hi"})
+
+    form = BriefForm({**BriefForm.initial_for(brief), "aspect_ratios": ["16:9"]})
+
+    assert form.is_valid(), form.errors
+    assert [a.name for a in form.to_input().axes] == ["a0", "a1", "a2", "a3", "a4"]
+    assert len(form.axis_rows()) == 5

@@ -203,7 +203,7 @@ def test_a_bad_upload_is_a_form_error_and_nothing_is_written(picture_client) -> 
 
     assert response.status_code == 400
     assert response.context["form"].errors["reference"] == [
-        "the file is not a JPEG, PNG or WEBP image"
+        "anim.gif: the file is not a JPEG, PNG or WEBP image"
     ]
     assert not Brief.objects.exists() and not ReferenceImage.objects.exists()
 
@@ -216,5 +216,70 @@ def test_the_animatic_refuses_a_reference_on_the_form(picture_client) -> None:
 
     assert response.status_code == 400
     assert response.context["form"].errors["reference"] == [
-        "Animatic v1 does not take reference images"
+        "shot.png: Animatic v1 does not take reference images"
+    ]
+
+
+@pytest.mark.django_db
+def test_a_variant_takes_its_own_image_on_the_revise_page(picture_client) -> None:
+    from tests.factories import JobFactory
+
+    job = JobFactory(
+        status="failed",
+        variant__brief__campaign=CampaignFactory(slug="pics"),
+        variant__brief__provider="picture",
+        variant__brief__model="pic-1",
+    )
+    variant = job.variant
+    MembershipFactory(campaign=variant.brief.campaign, user=_user(picture_client),
+                      role=Membership.Role.CREATOR)  # fmt: skip
+    url = reverse("generation:variant_revise", args=[variant.pk])
+    assert 'name="reference"' in picture_client.get(url).content.decode()
+
+    response = picture_client.post(
+        url,
+        {
+            "prompt": "Brighter",
+            "shots": "One",
+            "reference": SimpleUploadedFile("v.webp", _image("WEBP", size=(800, 600))),
+        },
+    )
+
+    assert response.status_code == 302
+    own = ReferenceImage.objects.get(variant=variant)
+    assert (own.format, own.width) == ("WEBP", 800)
+    latest = variant.jobs.order_by("-attempt").first()
+    assert latest.request["image_url"].endswith(own.image.url)
+
+
+@pytest.mark.django_db
+def test_the_animatic_revise_page_offers_no_image(client, no_enqueue) -> None:
+    from tests.factories import JobFactory
+
+    job = JobFactory(status="failed")
+    creator = MembershipFactory(
+        campaign=job.variant.brief.campaign, role=Membership.Role.CREATOR
+    ).user
+    client.force_login(creator)
+
+    page = client.get(reverse("generation:variant_revise", args=[job.variant.pk]))
+
+    assert 'name="reference"' not in page.content.decode()
+
+
+def _user(client):
+    from django.contrib.auth import get_user_model
+
+    return get_user_model().objects.get(pk=client.session["_auth_user_id"])
+
+
+@pytest.mark.django_db
+def test_more_images_than_the_model_takes_is_a_form_error(picture_client) -> None:
+    uploads = [SimpleUploadedFile(f"{n}.png", _image("PNG")) for n in range(2)]
+
+    response = _post(picture_client, uploads)
+
+    assert response.status_code == 400
+    assert response.context["form"].errors["reference"] == [
+        "Picture 1 takes at most 1 reference image(s)"
     ]
