@@ -30,6 +30,7 @@ from django.conf import settings
 from django.core.files import File
 from django.core.files.storage import default_storage
 from django.db import IntegrityError, transaction
+from django.db.models import Q
 from django.db.models.functions import Coalesce
 from django.urls import NoReverseMatch, reverse
 from django.utils import timezone
@@ -398,16 +399,48 @@ def _submit_step(job: GenerationJob, provider: Provider) -> float | None:
             return None
     else:
         spec_for(job.provider, job.model or provider.models[0]).check(request)
+    if _at_concurrency_limit(job):
+        return _poll_wait(provider)  # waiting for a slot is not a failure: no retry counted
     started = GenerationJob.objects.filter(
         pk=job.pk, status=Status.QUEUED, cancel_requested_at__isnull=True
     ).update(submit_started_at=Coalesce("submit_started_at", timezone.now()))
     if not started:
         return None  # canceled meanwhile: the loop takes it from there
-    submission = provider.submit(
-        request, idempotency_key=job.idempotency_key, webhook_url=_webhook_url(job)
-    )
+    try:
+        submission = provider.submit(
+            request, idempotency_key=job.idempotency_key, webhook_url=_webhook_url(job)
+        )
+    except ProviderError as exc:
+        if exc.kind != ErrorKind.AMBIGUOUS:
+            # The provider answered (a 429, a 5xx, a refusal): nothing was created there, so
+            # the next attempt may submit again instead of looking the request up.
+            GenerationJob.objects.filter(pk=job.pk, provider_request_id="").update(
+                submit_started_at=None
+            )
+        raise
     job_mark_submitted(job_id=job.pk, submission=submission)
     return None
+
+
+def _at_concurrency_limit(job: GenerationJob) -> bool:
+    """Whether the provider already has GREENLIGHT_PROVIDER_CONCURRENCY jobs in flight.
+
+    A soft limit: two drivers checking at the same instant may both pass, so an account sees
+    at most the limit plus the number of worker processes.
+    """
+    limit = settings.GREENLIGHT_PROVIDER_CONCURRENCY.get(job.provider)
+    if not limit:
+        return False
+    in_flight = (
+        GenerationJob.objects.filter(provider=job.provider)
+        .filter(
+            Q(status__in=(Status.SUBMITTED, Status.RUNNING))
+            | Q(status=Status.QUEUED, submit_started_at__isnull=False)
+        )
+        .exclude(pk=job.pk)
+        .count()
+    )
+    return in_flight >= limit
 
 
 def _poll_wait(provider: Provider, report: StatusReport | None = None) -> float:

@@ -44,6 +44,7 @@ from generation.models import (
 from generation.providers import get_provider
 from generation.providers.base import (
     GenerationRequest,
+    ProviderError,
     RequestRejected,
 )
 from generation.providers.capabilities import ModelSpec, spec_for

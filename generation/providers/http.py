@@ -276,6 +276,13 @@ class HTTPProvider(Provider):
                 f"{self.label}: the request was sent but no answer came back ({exc!r})",
                 code="ambiguous",
             ) from exc
+        if not idempotent and response.status_code == 504:
+            # A gateway that gave up waiting: the request may still have been taken upstream.
+            raise AmbiguousSubmit(
+                f"{self.label}: the gateway timed out after the request was sent (504)",
+                code="ambiguous",
+                status_code=504,
+            )
         if response.is_success or response.status_code in ok:
             return response
         raise error_from_response(response, code=code)

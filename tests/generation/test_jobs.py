@@ -703,3 +703,39 @@ def test_an_unexpected_error_in_a_step_is_a_bounded_retry(fake, no_enqueue, monk
     job.refresh_from_db()
     assert wait is not None and (job.status, job.retries) == (Status.RUNNING, 1)
     assert Lease.objects.get(object_id=job.pk).owner == ""
+
+
+@pytest.mark.parametrize(
+    "error",
+    [RateLimited("429", retry_after=5), TransientError("503 busy", status_code=503)],
+)
+def test_a_submit_the_provider_answered_with_an_error_is_sent_again(fake, no_enqueue, error):
+    """A 429 or 503 means nothing was created: the retry submits again, it does not look up."""
+    fake.submit_error = error
+    job = _fake_job()
+
+    jobs.job_drive(job_id=job.pk, token="", owner="t1")
+
+    job.refresh_from_db()
+    assert (job.status, job.submit_started_at) == (Status.QUEUED, None)
+    fake.submit_error = None
+    jobs.job_drive(job_id=job.pk, token=_drives(no_enqueue)[-1][1], owner="t2")
+    job.refresh_from_db()
+    assert job.status == Status.RUNNING and len(fake.submit_calls) == 2
+
+
+def test_a_provider_at_its_concurrency_limit_waits_without_counting_a_retry(
+    fake, no_enqueue, settings
+) -> None:
+    settings.GREENLIGHT_PROVIDER_CONCURRENCY = {"fake": 1}
+    _fake_job(status=Status.RUNNING, provider_request_id="fake-busy")
+    job = _fake_job()
+
+    wait = jobs.job_drive(job_id=job.pk, token="", owner="t1")
+
+    job.refresh_from_db()
+    assert (job.status, job.retries, fake.submit_calls) == (Status.QUEUED, 0, [])
+    assert wait >= settings.GREENLIGHT_POLL_INTERVAL
+    GenerationJob.objects.filter(provider_request_id="fake-busy").update(status=Status.FAILED)
+    jobs.job_drive(job_id=job.pk, token=_drives(no_enqueue)[-1][1], owner="t2")
+    assert len(fake.submit_calls) == 1

@@ -129,3 +129,27 @@ def test_reference_models_take_an_image_and_text_models_refuse_one() -> None:
     assert t2v.problems(GenerationRequest(prompt="p", duration_s=5, image_url=image)) == [
         "HappyHorse 1.0 text-to-video (fal) does not take a reference image"
     ]
+
+
+def test_a_gateway_timeout_on_a_submit_is_ambiguous_and_on_a_read_transient(settings) -> None:
+    from generation.providers.base import AmbiguousSubmit
+    from generation.providers.http import HTTPProvider
+
+    class Gateway(HTTPProvider):
+        name = "gateway"
+        label = "Gateway"
+
+        def is_configured(self) -> bool:
+            return True
+
+    settings.GREENLIGHT_PROVIDER_URLS = {
+        **settings.GREENLIGHT_PROVIDER_URLS,
+        "gateway": "https://gw.test",
+    }
+    client = httpx.Client(transport=httpx.MockTransport(lambda request: httpx.Response(504)))
+    provider = Gateway(client=client)
+
+    with pytest.raises(AmbiguousSubmit):
+        provider.call("POST", "jobs", idempotent=False)
+    with pytest.raises(TransientError):
+        provider.call("GET", "jobs/1")
