@@ -20,7 +20,6 @@ from PIL import Image, ImageDraw, ImageFont
 from assets.models import Clip
 from generation.models import Brief, Membership, Variant
 from generation.providers.animatic import FALLBACK_FONT, font_for_text, voice_for
-from tests.e2e.test_browser import browser  # noqa: F401 - the fixture
 from tests.factories import PASSWORD, CampaignFactory, MembershipFactory
 
 pytestmark = [pytest.mark.e2e, pytest.mark.browser, pytest.mark.django_db(transaction=True)]
@@ -124,7 +123,7 @@ def _espeak(text: str, language: str, out: Path) -> Path:
 def test_write_preview_untick_launch_and_hear_each_language(
     celery_worker,
     live_server,
-    browser,  # noqa: F811 - the fixture imported above
+    browser,
     shots,
     tmp_path,
 ):

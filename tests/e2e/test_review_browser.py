@@ -22,7 +22,6 @@ from assets.services import clip_ingest
 from generation.models import Membership
 from review import notifications
 from review.models import Review, Stage, Tag
-from tests.e2e.test_browser import CHROMIUM, CHROMIUM_ARGS
 from tests.factories import PASSWORD, BriefFactory, ClipFactory, JobFactory, MembershipFactory
 
 pytestmark = [pytest.mark.e2e, pytest.mark.browser, pytest.mark.django_db(transaction=True)]
@@ -45,18 +44,6 @@ def shots(tmp_path) -> Path:
     folder = Path(os.environ.get("GREENLIGHT_SCREENSHOT_DIR") or tmp_path / "screenshots")
     folder.mkdir(parents=True, exist_ok=True)
     return folder
-
-
-@pytest.fixture
-def chromium(monkeypatch):
-    monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
-    from playwright.sync_api import sync_playwright
-
-    assert Path(CHROMIUM).exists(), "chromium is required for the browser test"
-    with sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
-        yield browser
-        browser.close()
 
 
 @pytest.fixture
@@ -142,7 +129,7 @@ def test_two_stages_comments_tags_and_email(
     assert f'href="{clip_url}"' in _html(to_rita)
     assert not inbox.to("bram@")
 
-    context = chromium.new_context(viewport={"width": 1360, "height": 900})
+    context = browser.new_context(viewport={"width": 1360, "height": 900})
     page = context.new_page()
     page.goto(_clip_link(to_rita))
     page.fill("#id_username", "rita")
