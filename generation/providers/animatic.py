@@ -86,6 +86,8 @@ _LONG_OVER_SHORT = {"16:9": (16, 9), "9:16": (16, 9), "1:1": (1, 1)}
 _FONTCONFIG_LANG = {"zh": "zh-cn"}
 # The ambient bed sits near -32 dBFS peak: audible on headphones, far under any speech.
 _BED_VOLUME = 0.125
+SPEECH_LUFS = -14.0
+SPEECH_TRUE_PEAK = -1.5
 _STDERR_TAIL = 1500
 _MAX_CARD_CHARS = 400
 
@@ -533,7 +535,12 @@ def _bed_chain(*, request: GenerationRequest, duration: int, with_speech: bool) 
         f"afade=t=in:d=0.5,afade=t=out:st={fade_out:.2f}:d=0.8"
     )
     if with_speech:
-        return f"{bed}[bed];[speech][bed]amix=inputs=2:duration=first:normalize=0[a]"
+        # Spoken clips are delivered at the social loudness target (EBU R128 -14 LUFS, true
+        # peak under -1 dBTP), so QC holds the preview to the same window as a real clip.
+        return (
+            f"{bed}[bed];[speech][bed]amix=inputs=2:duration=first:normalize=0,"
+            f"loudnorm=I={SPEECH_LUFS}:TP={SPEECH_TRUE_PEAK}:LRA=11,aresample=48000[a]"
+        )
     return f"{bed}[a]"
 
 
