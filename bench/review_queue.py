@@ -25,6 +25,7 @@ def configure(database_url: str | None, var_dir: Path) -> None:
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
     os.environ["GREENLIGHT_VAR_DIR"] = str(var_dir)
     os.environ["DEBUG"] = "false"
+    os.environ["SECURE_COOKIES"] = "false"  # plain http on loopback
     os.environ["ALLOWED_HOSTS"] = "testserver,127.0.0.1"
     os.environ.setdefault("SECRET_KEY", "bench-" + "x" * 50)
     os.environ["DATABASE_URL"] = database_url or f"sqlite:///{var_dir / 'bench.sqlite3'}"

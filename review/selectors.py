@@ -196,7 +196,10 @@ def recently_decided(*, user: Any, limit: int = 10) -> QuerySet[Review]:
 
 def review_for_clip(*, clip: Clip) -> Review | None:
     """The clip's review with its stage; None before the clip is ready."""
-    return Review.objects.filter(clip=clip).select_related("stage").first()
+    review = Review.objects.filter(clip=clip).select_related("stage").first()
+    if review is not None:
+        review.clip = clip  # with the variant, brief and campaign the caller fetched
+    return review
 
 
 @dataclass
@@ -222,14 +225,20 @@ class Panel:
 
 def review_panel(*, review: Review, user: Any) -> Panel:
     """The review's stages (passed, open, still to come) and decisions, in fixed queries."""
-    campaign_id = review.clip.variant.brief.campaign_id
-    stages = list(Stage.objects.filter(campaign_id=campaign_id).order_by("position"))
+    stages = getattr(review, "campaign_stages", None)
+    if stages is None:
+        campaign_id = review.clip.variant.brief.campaign_id
+        stages = list(Stage.objects.filter(campaign_id=campaign_id).order_by("position"))
     steps = {s.stage_id: s for s in review.steps.all()}
     decisions = list(
         Decision.objects.filter(review=review)
-        .select_related("user", "stage", "reason")
+        .select_related("user", "reason")
         .order_by("created_at", "pk")
     )
+    by_id = {stage.pk: stage for stage in stages}
+    for decision in decisions:
+        if decision.stage_id in by_id:
+            decision.stage = by_id[decision.stage_id]
     rows = []
     for stage in stages:
         step = steps.get(stage.pk)

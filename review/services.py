@@ -151,21 +151,29 @@ def stage_deciders(*, stage: Stage) -> QuerySet:
     )
 
 
-def step_verdicts(*, step: StageStep) -> dict[int, Decision]:
-    """Each user's standing decision at a step: their last row, unless it was a retraction."""
+def step_verdicts(
+    *, step: StageStep, decisions: Iterable[Decision] | None = None
+) -> dict[int, Decision]:
+    """Each user's standing decision at a step: their last row, unless it was a retraction.
+
+    `decisions` are the step's rows when the caller has them already (saves a query).
+    """
+    rows = step.decisions.all() if decisions is None else decisions
     latest: dict[int, Decision] = {}
-    for decision in sorted(step.decisions.all(), key=lambda d: (d.created_at, d.pk)):
+    for decision in sorted(rows, key=lambda d: (d.created_at, d.pk)):
         latest[decision.user_id] = decision
     return {u: d for u, d in latest.items() if d.outcome != Decision.Outcome.RETRACT}
 
 
-def _step_outcome(*, step: StageStep, decider_ids: set[int]) -> str | None:
+def _step_outcome(
+    *, step: StageStep, decider_ids: set[int], decisions: list[Decision]
+) -> str | None:
     """The outcome that closes the step now, or None while it stays open.
 
     The worst standing decision wins: one rejection rejects, one change request asks for
     changes; otherwise the stage passes once enough deciders approve for its rule.
     """
-    verdicts = step_verdicts(step=step)
+    verdicts = step_verdicts(step=step, decisions=decisions)
     outcomes = {d.outcome for d in verdicts.values()}
     for worst in (Decision.Outcome.REJECT, Decision.Outcome.REQUEST_CHANGES):
         if worst in outcomes:
@@ -225,7 +233,8 @@ def review_open(*, clip: Clip) -> Review:
 @transaction.atomic
 def review_decide(
     *,
-    review_id: int,
+    review_id: int | None = None,
+    clip_id: int | None = None,
     user: Any,
     outcome: str,
     step_id: int,
@@ -240,12 +249,14 @@ def review_decide(
     double-clicked Approve can never count at the next stage. `step_id` is required for that
     reason: "whatever stage is open now" is exactly the bug it prevents. Raises NotAllowed for
     users the stage does not name, ReviewClosed for a closed review or step, ReviewError for
-    bad input. Approval at the last stage queues the archive copy after commit.
+    bad input. Approval at the last stage queues the archive copy after commit. The review is
+    named by `review_id` or by its `clip_id` (the clip page knows only the clip).
     """
+    lookup = {"pk": review_id} if review_id is not None else {"clip_id": clip_id}
     review = (
         Review.objects.select_for_update(of=("self",))
-        .select_related("clip__variant__brief__campaign", "stage")
-        .get(pk=review_id)
+        .select_related("clip__variant__brief__campaign", "clip__variant__brief__created_by")
+        .get(**lookup)
     )
     if outcome not in Decision.Outcome.values:
         raise ReviewError(f"unknown decision {outcome!r}")
@@ -260,7 +271,8 @@ def review_decide(
     deciders = set(stage_deciders(stage=step.stage).values_list("pk", flat=True))
     if user.pk not in deciders:
         raise NotAllowed(f"only the deciders named for {step.stage.name} may decide there")
-    standing = step_verdicts(step=step).get(user.pk)
+    earlier = list(step.decisions.all())
+    standing = step_verdicts(step=step, decisions=earlier).get(user.pk)
     if outcome == Decision.Outcome.RETRACT:
         if standing is None:
             raise ReviewError("you have no decision at this stage to retract")
@@ -272,18 +284,17 @@ def review_decide(
         review=review, step=step, stage=stage, user=user, outcome=outcome, note=note, reason=reason
     )
     previous = review.status
-    closing = _step_outcome(step=step, decider_ids=deciders)
+    closing = _step_outcome(step=step, decider_ids=deciders, decisions=[*earlier, decision])
     next_step = None
     if closing is not None:
         step.status = STEP_STATUS[closing]
         step.closed_at = timezone.now()
         step.save(update_fields=["status", "closed_at"])
         if closing == Decision.Outcome.APPROVE:
-            next_stage = (
-                Stage.objects.filter(campaign_id=stage.campaign_id, position__gt=stage.position)
-                .order_by("position")
-                .first()
-            )
+            stages = list(Stage.objects.filter(campaign_id=stage.campaign_id).order_by("position"))
+            # Kept for the caller's panel, which shows every stage: no second read.
+            review.campaign_stages = stages
+            next_stage = next((s for s in stages if s.position > stage.position), None)
             if next_stage is not None:
                 if review.status == Review.S.PENDING:
                     review.transition(Review.S.IN_REVIEW)
@@ -299,6 +310,8 @@ def review_decide(
         review.transition(Review.S.IN_REVIEW)
     if not review.is_open:
         review.decided_at = timezone.now()
+    if review.stage_id == stage.pk:
+        review.stage = stage
     review.save(update_fields=["status", "stage", "decided_at", "updated_at"])
     audit_record(
         action=f"review.{outcome}",

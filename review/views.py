@@ -31,7 +31,7 @@ from generation.selectors import access_campaign
 from generation.services import can_create_brief
 from review import notifications, selectors, services
 from review.forms import CommentForm, DecisionForm, PreferenceForm, QueueFilterForm, TagForm
-from review.models import Comment, Notification, NotificationPreference
+from review.models import Comment, Notification, NotificationPreference, Review
 
 PANEL = "review/decision_panel.html"
 TAGS = "review/tags_panel.html"
@@ -322,10 +322,20 @@ def clip_untag(request: HtmxHttpRequest, clip_uuid: uuid.UUID, tag_id: int) -> H
     return redirect(clip)
 
 
-def _clip_context(
-    request: HtmxHttpRequest, clip: Clip, form: DecisionForm | None = None, error: str = ""
+def _panel_context(
+    request: HtmxHttpRequest,
+    clip: Clip,
+    form: DecisionForm | None = None,
+    error: str = "",
+    review: Review | None = None,
 ) -> dict:
-    review = selectors.review_for_clip(clip=clip)
+    """What the decision panel needs, and nothing more: an htmx decision renders only this.
+
+    `review` is the review a decision has just written (not read again)."""
+    if review is None:
+        review = selectors.review_for_clip(clip=clip)
+    else:
+        review.clip = clip
     panel = selectors.review_panel(review=review, user=request.user) if review else None
     closed_with_notes = review is not None and review.status in (
         review.Status.REJECTED,
@@ -334,19 +344,7 @@ def _clip_context(
     decisions = panel.decisions if panel else []
     step_id = panel.step.pk if panel and panel.step else ""
     verdicts = [d for d in decisions if d.outcome != "retract"]
-    previous_clip = next_clip = None
-    if review is not None and review.is_open:
-        previous_clip, next_clip = selectors.queue_neighbours(user=request.user, review=review)
     return {
-        **_tags_context(request, clip),
-        **_comments_context(request, clip),
-        "previous_in_queue": previous_clip,
-        "next_in_queue": next_clip,
-        "versions": list(
-            Clip.objects.filter(variant_id=clip.variant_id)
-            .select_related("review")
-            .order_by("version")
-        ),
         "can_regenerate": closed_with_notes
         and can_create_brief(user=request.user, campaign=clip.variant.brief.campaign),
         "regenerate_notes": verdicts[-1].note if closed_with_notes and verdicts else "",
@@ -358,6 +356,42 @@ def _clip_context(
         "form": form or DecisionForm(initial={"step": step_id}),
         "error": error,
     }
+
+
+def _clip_context(
+    request: HtmxHttpRequest, clip: Clip, form: DecisionForm | None = None, error: str = ""
+) -> dict:
+    return {
+        **_tags_context(request, clip),
+        **_comments_context(request, clip),
+        **_panel_context(request, clip, form, error),
+        "versions": list(
+            Clip.objects.filter(variant_id=clip.variant_id)
+            .select_related("review")
+            .order_by("version")
+        ),
+    }
+
+
+@require_GET
+@login_required
+def queue_step(request: HtmxHttpRequest, clip_uuid: uuid.UUID, direction: str) -> HttpResponse:
+    """Go to the clip before or after this one in the user's waiting queue (j / k).
+
+    Worked out on click rather than on every page and panel render; at either end of the
+    queue, back to the queue with a message.
+    """
+    if direction not in ("next", "previous"):
+        raise Http404("no such direction")
+    clip = access_clip(user=request.user, clip_uuid=clip_uuid)
+    review = selectors.review_for_clip(clip=clip)
+    if review is not None:
+        before, after = selectors.queue_neighbours(user=request.user, review=review)
+        target = after if direction == "next" else before
+        if target is not None:
+            return redirect(target.clip)
+    messages.info(request, "Nothing else is waiting for you there.")
+    return redirect("review:queue")
 
 
 @require_GET
@@ -372,7 +406,7 @@ def clip_detail(request: HtmxHttpRequest, clip_uuid: uuid.UUID) -> HttpResponse:
 def decision_panel(request: HtmxHttpRequest, clip_uuid: uuid.UUID) -> HttpResponse:
     """The decision panel alone; an approved clip's panel polls this until it is archived."""
     clip = access_clip(user=request.user, clip_uuid=clip_uuid)
-    return render(request, PANEL, _clip_context(request, clip))
+    return render(request, PANEL, _panel_context(request, clip))
 
 
 @require_POST
@@ -387,32 +421,33 @@ def clip_decide(request: HtmxHttpRequest, clip_uuid: uuid.UUID) -> HttpResponse:
     form = DecisionForm(request.POST)
     error = ""
     status = 200
+    decided = None
     if form.is_valid():
-        review = selectors.review_for_clip(clip=clip)
-        if review is None:
+        try:
+            decided = services.review_decide(
+                clip_id=clip.pk,
+                step_id=form.cleaned_data["step"],
+                user=request.user,
+                outcome=form.cleaned_data["outcome"],
+                note=form.cleaned_data["note"],
+                reason=form.cleaned_data["reason"],
+            )
+        except Review.DoesNotExist:
             error, status = "This clip is not open for review yet.", 409
+        except services.NotAllowed as exc:
+            error, status = str(exc), 403
+        except services.ReviewError as exc:
+            error, status = str(exc), 409
         else:
-            try:
-                services.review_decide(
-                    review_id=review.pk,
-                    step_id=form.cleaned_data["step"],
-                    user=request.user,
-                    outcome=form.cleaned_data["outcome"],
-                    note=form.cleaned_data["note"],
-                    reason=form.cleaned_data["reason"],
-                )
-            except services.NotAllowed as exc:
-                error, status = str(exc), 403
-            except services.ReviewError as exc:
-                error, status = str(exc), 409
-            else:
-                form = None
-                if not request.htmx:
-                    return redirect(clip)
+            form = None
+            if not request.htmx:
+                return redirect(clip)
     else:
         status = 400
-    context = _clip_context(request, clip, form=form, error=error)
     if request.htmx:
         # htmx swaps only 2xx answers; the panel itself carries the error for the reviewer.
+        review = decided.review if decided is not None else None
+        context = _panel_context(request, clip, form=form, error=error, review=review)
         return render(request, PANEL, context)
+    context = _clip_context(request, clip, form=form, error=error)
     return render(request, "review/clip_detail.html", context, status=status)
