@@ -104,7 +104,7 @@ def main() -> None:
         assert approved == len(targets), approved
         n = len(targets)
         print(f"approvals: {n} in {approve_s:.2f} s → {n / approve_s:.1f}/s")
-        print(f"trivial page (GET /accounts/login/): {n} in {trivial_s:.2f} s → {n / trivial_s:.1f}/s")
+        print(f"trivial page (GET login): {n} in {trivial_s:.2f} s → {n / trivial_s:.1f}/s")
         print(f"approve throughput ÷ trivial page: {trivial_s / approve_s:.2f} (target ≥ 0.5)")
 
 
