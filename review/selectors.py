@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from django.db.models import CharField, F, OuterRef, Prefetch, Q, QuerySet, Subquery
+from django.db.models import CharField, Count, F, OuterRef, Prefetch, Q, QuerySet, Subquery
 from django.db.models.functions import Cast
 
 from assets.models import Clip
@@ -315,4 +315,23 @@ def comment_markers(*, clip: Clip) -> list[Comment]:
         Comment.objects.filter(clip=clip, parent__isnull=True, start_frame__isnull=False)
         .only("pk", "start_frame", "end_frame", "fps", "resolved_at", "body", "clip_id")
         .order_by("start_frame", "pk")
+    )
+
+
+def earlier_versions(*, clip: Clip) -> list[Clip]:
+    """The other versions of the clip's variant, newest first, each with its review, the
+    decisions taken on it and its count of comment threads — shown beside a new version."""
+    decisions = Prefetch(
+        "review__decisions",
+        queryset=Decision.objects.select_related("user", "stage", "reason").order_by(
+            "created_at", "pk"
+        ),
+    )
+    return list(
+        Clip.objects.filter(variant_id=clip.variant_id)
+        .exclude(pk=clip.pk)
+        .select_related("review")
+        .prefetch_related(decisions)
+        .annotate(threads=Count("comments", filter=Q(comments__parent__isnull=True)))
+        .order_by("-version")
     )

@@ -365,6 +365,7 @@ def _clip_context(
         **_tags_context(request, clip),
         **_comments_context(request, clip),
         **_panel_context(request, clip, form, error),
+        "earlier_versions": selectors.earlier_versions(clip=clip),
         "versions": list(
             Clip.objects.filter(variant_id=clip.variant_id)
             .select_related("review")
