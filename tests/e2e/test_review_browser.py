@@ -97,7 +97,7 @@ def test_two_stages_comments_tags_and_email(
     inbox,
     celery_worker,
     live_server,
-    browser,
+    chromium,
     shots,
     media_files,
 ):
@@ -152,6 +152,45 @@ def test_two_stages_comments_tags_and_email(
     page.wait_for_selector("video")
     assert "Waiting for Rita Reviewer" in page.inner_text("[data-testid=waiting-for]")
 
+    # Rita asks for changes; Cora is told why and generates version 2 through the worker.
+    page.fill("#decision-panel textarea[name=note]", "Make the logo bigger in the last shot.")
+    page.click("#decision-panel button:has-text('Request changes')")
+    page.wait_for_selector("[data-testid=review-status]:has-text('Changes requested')")
+    to_cora = celery_worker.wait_for("cora's first email", lambda: inbox.to("cora@"), 30)[0]
+    assert to_cora["Subject"].startswith("Rita Reviewer asked for changes to")
+    assert "Note: Make the logo bigger in the last shot." in _text(to_cora)
+    assert to_cora["Reply-To"] == "rita@example.test"
+    page.click("button:has-text('Log out')")
+    page.goto(_clip_link(to_cora))
+    page.fill("#id_username", "cora")
+    page.fill("#id_password", PASSWORD)
+    page.click("button:has-text('Log in')")
+    page.wait_for_url(clip_url)
+    page.click("button:has-text('Generate version 2')")
+    v2 = celery_worker.wait_for(
+        "version 2 ready for review",
+        lambda: Review.objects.filter(clip__variant=clip.variant, clip__version=2).first(),
+        timeout=120,
+    )
+    clip = v2.clip
+    review = v2
+    clip_url = f"{base}{clip.get_absolute_url()}"
+    assert v2.stage.name == "Creative review"  # a new version starts at the first stage
+    to_rita = celery_worker.wait_for(
+        "rita's email about v2",
+        lambda: [m for m in inbox.to("rita@") if " v2 waits" in m["Subject"]],
+        timeout=30,
+    )[0]
+    page.click("button:has-text('Log out')")
+    page.goto(_clip_link(to_rita))
+    page.fill("#id_username", "rita")
+    page.fill("#id_password", PASSWORD)
+    page.click("button:has-text('Log in')")
+    page.wait_for_url(clip_url)
+    page.wait_for_selector("video")
+    earlier = page.inner_text("[data-testid=earlier-version]")
+    assert "v1" in earlier and "Make the logo bigger" in earlier
+
     # A comment at 1 s (frame 25): the lane under the video gets a marker; clicking seeks.
     page.evaluate(
         """() => new Promise(done => { const v = document.querySelector('video');
@@ -178,7 +217,7 @@ def test_two_stages_comments_tags_and_email(
     page.wait_for_function("Math.abs(document.querySelector('video').currentTime - 1.0) < 0.05")
     [mention] = celery_worker.wait_for("bram's mention", lambda: inbox.to("bram@"), timeout=30)
     assert mention["Subject"] == f"Rita Reviewer mentioned you on Meet the Spring range " \
-        f"#{clip.variant.position} v1"  # fmt: skip
+        f"#{clip.variant.position} v2"  # fmt: skip
     assert mention["Reply-To"] == "rita@example.test"
 
     # A tag from the vocabulary, then the queue filtered on it.
@@ -215,9 +254,13 @@ def test_two_stages_comments_tags_and_email(
         ],
         timeout=30,
     )[0]
-    to_cora = celery_worker.wait_for("cora's decision email", lambda: inbox.to("cora@"), 30)[0]
+    to_cora = celery_worker.wait_for(
+        "cora's decision email",
+        lambda: [m for m in inbox.to("cora@") if m["Subject"].startswith("Rita Reviewer approved")],
+        timeout=30,
+    )[0]
     assert to_cora["Subject"] == f"Rita Reviewer approved Meet the Spring range " \
-        f"#{clip.variant.position} v1"  # fmt: skip
+        f"#{clip.variant.position} v2"  # fmt: skip
     assert to_cora["Reply-To"] == "rita@example.test"
     assert "The clip is now: In review." in _text(to_cora)
 
