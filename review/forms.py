@@ -85,3 +85,4 @@ class CommentForm(forms.Form):
     at_s = forms.FloatField(required=False, min_value=0, widget=forms.HiddenInput)
     end_s = forms.FloatField(required=False, min_value=0, widget=forms.HiddenInput)
     parent = forms.IntegerField(required=False, min_value=1, widget=forms.HiddenInput)
+    drawing = forms.JSONField(required=False, widget=forms.HiddenInput)

@@ -313,7 +313,7 @@ def comment_markers(*, clip: Clip) -> list[Comment]:
     """Every timecoded thread of the clip, light enough for the lane under the video."""
     return list(
         Comment.objects.filter(clip=clip, parent__isnull=True, start_frame__isnull=False)
-        .only("pk", "start_frame", "end_frame", "fps", "resolved_at", "body", "clip_id")
+        .only("pk", "start_frame", "end_frame", "fps", "resolved_at", "body", "clip_id", "drawing")
         .order_by("start_frame", "pk")
     )
 

@@ -509,6 +509,44 @@ def clip_untag(*, clip: Clip, user: Any, tag_id: int) -> None:
 MENTION = re.compile(r"(?<![\w@])@([\w.+-]{1,150})")
 
 
+DRAWING_KINDS = ("pen", "arrow")
+COLOUR = re.compile(r"^#[0-9a-fA-F]{6}$")
+
+
+def drawing_clean(drawing: Any) -> list[dict]:
+    """Check a drawing made on a paused frame: at most 50 shapes, each a pen stroke (2–500
+    points) or an arrow (2 points), coordinates as fractions of the frame (0–1), a colour.
+
+    Raises ReviewError naming what is wrong; returns the shapes with rounded coordinates.
+    """
+    if drawing in (None, ""):
+        return []
+    if not isinstance(drawing, list) or len(drawing) > 50:
+        raise ReviewError("a drawing is a list of at most 50 shapes")
+    shapes = []
+    for shape in drawing:
+        if not isinstance(shape, dict) or shape.get("kind") not in DRAWING_KINDS:
+            raise ReviewError("each shape is a pen stroke or an arrow")
+        points = shape.get("points")
+        limits = (2, 2) if shape["kind"] == "arrow" else (2, 500)
+        if not isinstance(points, list) or not limits[0] <= len(points) <= limits[1]:
+            raise ReviewError(f"a {shape['kind']} has {limits[0]}–{limits[1]} points")
+        clean = []
+        for point in points:
+            if (
+                not isinstance(point, list)
+                or len(point) != 2
+                or not all(isinstance(v, int | float) and 0 <= v <= 1 for v in point)
+            ):
+                raise ReviewError("drawing points are [x, y] fractions of the frame")
+            clean.append([round(float(point[0]), 4), round(float(point[1]), 4)])
+        colour = shape.get("colour", "#e53e3e")
+        if not isinstance(colour, str) or not COLOUR.match(colour):
+            raise ReviewError("a shape's colour looks like #e53e3e")
+        shapes.append({"kind": shape["kind"], "colour": colour, "points": clean})
+    return shapes
+
+
 def can_comment(*, user: Any, clip: Clip) -> bool:
     """Members of the clip's campaign comment (comment-only reviewers must be members too)."""
     return can_tag(user=user, campaign_id=clip.variant.brief.campaign_id)
@@ -548,6 +586,9 @@ def comment_add(
         at_s = end_s = None
     if end_s is not None and at_s is None:
         raise ReviewError("a range needs a start")
+    drawing = drawing_clean(drawing)
+    if drawing and at_s is None:
+        raise ReviewError("a drawing belongs to a frame: comment at the current frame")
     for value in (at_s, end_s):
         if value is not None and (value < 0 or (duration and value > duration + 1 / fps)):
             raise ReviewError("that time is outside the clip")
@@ -564,7 +605,7 @@ def comment_add(
         start_frame=start_frame,
         end_frame=end_frame,
         fps=fps,
-        drawing=drawing or [],
+        drawing=drawing,
     )
     audit_record(action="comment.add", obj=clip, actor=user, comment=comment.pk)
     _notify_mentions(comment=comment)

@@ -222,7 +222,7 @@ def clip_comment(request: HtmxHttpRequest, clip_uuid: uuid.UUID) -> HttpResponse
     form = CommentForm(request.POST)
     error, status, comment = "", 200, None
     if not form.is_valid():
-        error, status = "Write a comment (times must be positive numbers).", 400
+        error, status = "Write a comment (times are positive numbers, a drawing is JSON).", 400
     else:
         data = form.cleaned_data
         try:
@@ -233,6 +233,7 @@ def clip_comment(request: HtmxHttpRequest, clip_uuid: uuid.UUID) -> HttpResponse
                 at_s=data["at_s"],
                 end_s=data["end_s"],
                 parent_id=data["parent"],
+                drawing=data["drawing"],
             )
         except services.NotAllowed as exc:
             error, status = str(exc), 403

@@ -21,7 +21,7 @@ from assets.models import ArchiveRecord, Clip
 from assets.services import clip_ingest
 from generation.models import Membership
 from review import notifications
-from review.models import Review, Stage, Tag
+from review.models import Comment, Review, Stage, Tag
 from tests.e2e.test_browser import CHROMIUM, CHROMIUM_ARGS
 from tests.factories import PASSWORD, BriefFactory, ClipFactory, JobFactory, MembershipFactory
 
@@ -202,8 +202,22 @@ def test_two_stages_comments_tags_and_email(
     page.click("[data-comment-now=start]")
     assert page.inner_text("[data-at-label]") == "00:00:01:00"
     page.fill("#comment-form textarea", "The logo pops in a frame late here @bram")
+    # An arrow drawn on the paused frame travels with the comment as vector data.
+    page.click("[data-draw-toggle]")
+    page.check("#comment-form input[name=draw-kind][value=arrow]")
+    box = page.locator("canvas.draw-layer").bounding_box()
+    page.mouse.move(box["x"] + box["width"] * 0.2, box["y"] + box["height"] * 0.25)
+    page.mouse.down()
+    page.mouse.move(box["x"] + box["width"] * 0.5, box["y"] + box["height"] * 0.5, steps=5)
+    page.mouse.move(box["x"] + box["width"] * 0.6, box["y"] + box["height"] * 0.6, steps=5)
+    page.mouse.up()
+    page.screenshot(path=shots / "review_drawing.png")
     page.click("#comment-form button:has-text('Comment')")
     page.wait_for_selector("[data-testid=comment]:has-text('logo pops in')")
+    [shape] = Comment.objects.get(clip=clip).drawing
+    assert shape["kind"] == "arrow"
+    assert shape["points"][0] == pytest.approx([0.2, 0.25], abs=0.02)
+    assert shape["points"][1] == pytest.approx([0.6, 0.6], abs=0.02)
     assert "00:00:01:00" in page.inner_text("[data-testid=comment]")
     lane_under_video = page.evaluate(
         "document.querySelector('video').nextElementSibling.matches('[data-comments-lane]')"
@@ -215,6 +229,13 @@ def test_two_stages_comments_tags_and_email(
     page.evaluate("document.querySelector('video').currentTime = 0")
     page.click("[data-testid=lane-marker]")
     page.wait_for_function("Math.abs(document.querySelector('video').currentTime - 1.0) < 0.05")
+    # On that frame the drawing shows over the video.
+    page.wait_for_function(
+        """() => { const c = document.querySelector('canvas.draw-layer');
+        const d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;
+        for (let i = 3; i < d.length; i += 4) if (d[i]) return true; return false; }"""
+    )
+    page.screenshot(path=shots / "review_drawing_shown.png")
     [mention] = celery_worker.wait_for("bram's mention", lambda: inbox.to("bram@"), timeout=30)
     assert mention["Subject"] == f"Rita Reviewer mentioned you on Meet the Spring range " \
         f"#{clip.variant.position} v2"  # fmt: skip
