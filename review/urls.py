@@ -18,6 +18,11 @@ urlpatterns = [
     path("clips/<uuid:clip_uuid>/", views.clip_detail, name="clip_detail"),
     path("clips/<uuid:clip_uuid>/decide/", views.clip_decide, name="clip_decide"),
     path("clips/<uuid:clip_uuid>/panel/", views.decision_panel, name="decision_panel"),
+    path(
+        "clips/<uuid:clip_uuid>/compare/<uuid:other_uuid>/",
+        views.clip_compare,
+        name="clip_compare",
+    ),
     path("clips/<uuid:clip_uuid>/<str:direction>/", views.queue_step, name="queue_step"),
     path("campaigns/<slug:slug>/audit.csv", views.campaign_audit_csv, name="campaign_audit_csv"),
 ]

@@ -377,6 +377,23 @@ def _clip_context(
 
 @require_GET
 @login_required
+def clip_compare(request: HtmxHttpRequest, clip_uuid: uuid.UUID, other_uuid: uuid.UUID):
+    """Two clips side by side (two versions, or two variants), played and sought together,
+    each side with its own sound toggle; the right-hand clip can be decided here."""
+    left = access_clip(user=request.user, clip_uuid=other_uuid)
+    right = access_clip(user=request.user, clip_uuid=clip_uuid)
+    if left.pk == right.pk:
+        return redirect(right)
+    left_review = selectors.review_for_clip(clip=left)
+    return render(
+        request,
+        "review/compare.html",
+        {**_panel_context(request, right), "left": left, "left_review": left_review},
+    )
+
+
+@require_GET
+@login_required
 def queue_step(request: HtmxHttpRequest, clip_uuid: uuid.UUID, direction: str) -> HttpResponse:
     """Go to the clip before or after this one in the user's waiting queue (j / k).
 

@@ -289,7 +289,60 @@
     }
     showDrawingsAt();
   });
+
+  // --- compare: two videos played and sought together, sound per side ---------------------
+  function setupCompare() {
+    const root = document.querySelector("[data-compare]");
+    if (!root) return;
+    const videos = Array.from(root.querySelectorAll("[data-compare-video]"));
+    const play = document.querySelector("[data-compare-play]");
+    const seekBar = document.querySelector("[data-compare-seek]");
+    const time = document.querySelector("[data-compare-time]");
+    const longest = () => Math.max(...videos.map((v) => (isFinite(v.duration) ? v.duration : 0)));
+    const master = () => videos.reduce((a, b) => ((b.duration || 0) > (a.duration || 0) ? b : a));
+    function seekAll(t) {
+      videos.forEach((v) => { v.currentTime = Math.min(t, Math.max(0, (v.duration || t) - 0.001)); });
+    }
+    play.addEventListener("click", () => {
+      const paused = videos.every((v) => v.paused);
+      if (paused) {
+        if (master().ended) seekAll(0);
+        videos.forEach((v) => v.play());
+      } else videos.forEach((v) => v.pause());
+    });
+    videos.forEach((v) => {
+      v.addEventListener("play", () => { play.textContent = "❚❚ Pause both"; });
+      v.addEventListener("pause", () => { if (videos.every((x) => x.paused)) play.textContent = "▶ Play both"; });
+      v.addEventListener("timeupdate", () => {
+        if (v !== master()) return;
+        const total = longest();
+        if (total) seekBar.value = Math.round((1000 * v.currentTime) / total);
+        time.textContent = timecode(v.currentTime);
+        // Keep the other side within a frame or two of the leading one.
+        videos.forEach((o) => {
+          if (o !== v && !o.ended && Math.abs(o.currentTime - v.currentTime) > 0.08 && v.currentTime < (o.duration || 0)) {
+            o.currentTime = v.currentTime;
+          }
+        });
+      });
+    });
+    seekBar.addEventListener("input", () => {
+      const t = (seekBar.value / 1000) * longest();
+      seekAll(t);
+      time.textContent = timecode(t);
+    });
+    root.querySelectorAll("[data-audio-toggle]").forEach((button) => {
+      button.addEventListener("click", () => {
+        const v = button.closest(".compare-side").querySelector("video");
+        v.muted = !v.muted;
+        button.classList.toggle("on", !v.muted);
+        button.setAttribute("aria-pressed", String(!v.muted));
+        button.textContent = v.muted ? "Sound off" : "Sound on";
+      });
+    });
+  }
   document.addEventListener("DOMContentLoaded", () => {
+    setupCompare();
     placeLane();
     const v = video();
     if (v) {

@@ -191,6 +191,41 @@ def test_two_stages_comments_tags_and_email(
     earlier = page.inner_text("[data-testid=earlier-version]")
     assert "v1" in earlier and "Make the logo bigger" in earlier
 
+    # v1 and v2 side by side: one play button drives both, one slider seeks both.
+    page.click("[data-testid=compare-link]")
+    page.wait_for_selector("[data-compare-video]")
+    page.wait_for_function(
+        "Array.from(document.querySelectorAll('[data-compare-video]'))"
+        ".every(v => v.readyState >= 1)"
+    )
+    page.click("[data-compare-play]")
+    page.wait_for_function(
+        "Array.from(document.querySelectorAll('[data-compare-video]'))"
+        ".every(v => !v.paused && v.currentTime > 0.3)"
+    )
+    page.click("[data-compare-play]")
+    page.evaluate(
+        """() => { const s = document.querySelector('[data-compare-seek]');
+        s.value = 500; s.dispatchEvent(new Event('input')); }"""
+    )
+    page.wait_for_function(
+        """() => { const [a, b] = document.querySelectorAll('[data-compare-video]');
+        return a.paused && b.paused && Math.abs(a.currentTime - 1.5) < 0.05
+               && Math.abs(b.currentTime - 1.5) < 0.05; }"""
+    )
+    muted = page.evaluate(
+        "Array.from(document.querySelectorAll('[data-compare-video]')).map(v => v.muted)"
+    )
+    assert muted == [True, False]
+    page.click("[data-side=left] [data-audio-toggle]")
+    muted = page.evaluate(
+        "Array.from(document.querySelectorAll('[data-compare-video]')).map(v => v.muted)"
+    )
+    assert muted == [False, False]
+    page.screenshot(path=shots / "review_compare.png", full_page=True)
+    page.goto(clip_url)
+    page.wait_for_selector("video")
+
     # A comment at 1 s (frame 25): the lane under the video gets a marker; clicking seeks.
     page.evaluate(
         """() => new Promise(done => { const v = document.querySelector('video');
