@@ -229,12 +229,15 @@ def review_panel(*, review: Review, user: Any) -> Panel:
     if stages is None:
         campaign_id = review.clip.variant.brief.campaign_id
         stages = list(Stage.objects.filter(campaign_id=campaign_id).order_by("position"))
-    steps = {s.stage_id: s for s in review.steps.all()}
-    decisions = list(
-        Decision.objects.filter(review=review)
-        .select_related("user", "reason")
-        .order_by("created_at", "pk")
-    )
+    written = getattr(review, "panel_steps", None)
+    steps = {s.stage_id: s for s in (written if written is not None else review.steps.all())}
+    decisions = getattr(review, "panel_decisions", None)
+    if decisions is None:
+        decisions = list(
+            Decision.objects.filter(review=review)
+            .select_related("user", "reason")
+            .order_by("created_at", "pk")
+        )
     by_id = {stage.pk: stage for stage in stages}
     for decision in decisions:
         if decision.stage_id in by_id:

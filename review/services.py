@@ -263,7 +263,8 @@ def review_decide(
     note = note.strip()
     if outcome in (Decision.Outcome.REJECT, Decision.Outcome.REQUEST_CHANGES) and not note:
         raise ReviewError("say why: a rejection or change request needs a reason")
-    step = StageStep.objects.filter(review=review, pk=step_id).select_related("stage").first()
+    steps = list(StageStep.objects.filter(review=review).select_related("stage"))
+    step = next((s for s in steps if s.pk == step_id), None)
     if step is None:
         raise ReviewError("that stage is not part of this review")
     if not step.is_open or not review.is_open:
@@ -271,7 +272,12 @@ def review_decide(
     deciders = set(stage_deciders(stage=step.stage).values_list("pk", flat=True))
     if user.pk not in deciders:
         raise NotAllowed(f"only the deciders named for {step.stage.name} may decide there")
-    earlier = list(step.decisions.all())
+    everything = list(
+        Decision.objects.filter(review=review)
+        .select_related("user", "reason")
+        .order_by("created_at", "pk")
+    )
+    earlier = [d for d in everything if d.step_id == step.pk]
     standing = step_verdicts(step=step, decisions=earlier).get(user.pk)
     if outcome == Decision.Outcome.RETRACT:
         if standing is None:
@@ -280,6 +286,8 @@ def review_decide(
         raise ReviewClosed(ALREADY_DECIDED)
 
     stage = step.stage
+    if outcome not in (Decision.Outcome.REJECT, Decision.Outcome.REQUEST_CHANGES):
+        reason = None  # a reason from the list explains a rejection or change request only
     decision = Decision.objects.create(
         review=review, step=step, stage=stage, user=user, outcome=outcome, note=note, reason=reason
     )
@@ -313,6 +321,9 @@ def review_decide(
     if review.stage_id == stage.pk:
         review.stage = stage
     review.save(update_fields=["status", "stage", "decided_at", "updated_at"])
+    # What the caller's panel shows, as just written: no second read.
+    review.panel_steps = [*steps, next_step] if next_step is not None else steps
+    review.panel_decisions = [*everything, decision]
     audit_record(
         action=f"review.{outcome}",
         obj=review,
