@@ -13,7 +13,7 @@ from assets.selectors import CLIP_CAMPAIGN
 from generation.models import AuditEvent, Brief, Campaign, GenerationJob
 from generation.selectors import visible_to
 from review.models import ClipTag, Comment, Decision, Notification, Review, Stage, StageStep, Tag
-from review.services import stage_deciders, step_verdicts
+from review.services import is_guest_for, stage_deciders, step_verdicts
 
 REVIEW_CAMPAIGN = f"clip__{CLIP_CAMPAIGN}"
 
@@ -258,6 +258,8 @@ def review_panel(*, review: Review, user: Any) -> Panel:
         waiting_for = [u for u in deciders if u.pk not in verdicts]
         mine = verdicts.get(user.pk)
     named = any(u.pk == user.pk for u in deciders)
+    if not named and step is not None and step.stage.guests_decide:
+        named = is_guest_for(user=user, clip=review.clip)
     can_decide = step is not None and review.is_open and mine is None and named
     return Panel(
         review=review,

@@ -9,12 +9,14 @@ from __future__ import annotations
 
 import math
 import re
+import secrets
 from collections.abc import Iterable
 from datetime import timedelta
 from functools import partial
 from typing import Any
 
 from django.contrib.auth import get_user_model
+from django.contrib.auth.hashers import check_password, make_password
 from django.db import transaction
 from django.db.models import Q, QuerySet
 from django.utils import timezone
@@ -28,11 +30,13 @@ from review.models import (
     ClipTag,
     Comment,
     Decision,
+    Guest,
     MemberRoles,
     Notification,
     RejectReason,
     Review,
     Rule,
+    ShareLink,
     Stage,
     StageStep,
     StageTemplate,
@@ -178,17 +182,18 @@ def _step_outcome(
     for worst in (Decision.Outcome.REJECT, Decision.Outcome.REQUEST_CHANGES):
         if worst in outcomes:
             return worst
+    # Everyone with a standing verdict was allowed to decide when they did (a named decider,
+    # or a guest where the stage lets guests decide): their approvals count towards any one
+    # and N of M; "all" means every named decider.
     approvals = {u for u, d in verdicts.items() if d.outcome == Decision.Outcome.APPROVE}
     stage = step.stage
     if stage.rule == Rule.ALL:
-        needed = len(decider_ids)
+        passed = bool(decider_ids) and decider_ids <= approvals
     elif stage.rule == Rule.QUORUM:
-        needed = min(stage.quorum, len(decider_ids))
+        passed = len(approvals) >= max(1, min(stage.quorum, len(decider_ids) or 1))
     else:
-        needed = 1
-    if len(approvals & decider_ids) >= max(needed, 1):
-        return Decision.Outcome.APPROVE
-    return None
+        passed = bool(approvals)
+    return Decision.Outcome.APPROVE if passed else None
 
 
 def _step_open(*, review: Review, stage: Stage) -> StageStep:
@@ -270,7 +275,12 @@ def review_decide(
     if not step.is_open or not review.is_open:
         raise ReviewClosed(ALREADY_DECIDED)
     deciders = set(stage_deciders(stage=step.stage).values_list("pk", flat=True))
-    if user.pk not in deciders:
+    as_guest = (
+        user.pk not in deciders
+        and step.stage.guests_decide
+        and is_guest_for(user=user, clip=review.clip)
+    )
+    if user.pk not in deciders and not as_guest:
         raise NotAllowed(f"only the deciders named for {step.stage.name} may decide there")
     everything = list(
         Decision.objects.filter(review=review)
@@ -559,8 +569,11 @@ def drawing_clean(drawing: Any) -> list[dict]:
 
 
 def can_comment(*, user: Any, clip: Clip) -> bool:
-    """Members of the clip's campaign comment (comment-only reviewers must be members too)."""
-    return can_tag(user=user, campaign_id=clip.variant.brief.campaign_id)
+    """Members of the clip's campaign comment (comment-only reviewers must be members too),
+    and guests whose live link holds the clip."""
+    return can_tag(user=user, campaign_id=clip.variant.brief.campaign_id) or is_guest_for(
+        user=user, clip=clip
+    )
 
 
 @transaction.atomic
@@ -669,3 +682,111 @@ def comment_resolve(*, comment_id: int, user: Any, resolved: bool = True) -> Com
     action = "comment.resolve" if resolved else "comment.reopen"
     audit_record(action=action, obj=comment.clip, actor=user, comment=comment.pk)
     return comment
+
+
+# --- external review links --------------------------------------------------------------------
+
+
+class LinkGone(ReviewError):
+    """A share link that expired or was revoked."""
+
+
+def can_share(*, user: Any, campaign_id: int) -> bool:
+    """Creators and approvers of a campaign hand out external review links."""
+    return Membership.objects.filter(
+        campaign_id=campaign_id,
+        user=user,
+        role__in=(Membership.Role.CREATOR, Membership.Role.APPROVER),
+    ).exists()
+
+
+@transaction.atomic
+def share_link_create(
+    *,
+    clips: Iterable[Clip],
+    user: Any,
+    expires_at: Any,
+    password: str = "",
+    label: str = "",
+) -> ShareLink:
+    """Make an external review link to clips of one campaign; raises NotAllowed or TagError-
+    like ReviewError for clips of several campaigns or an expiry in the past."""
+    clips = list(clips)
+    campaigns = {clip.variant.brief.campaign_id for clip in clips}
+    if len(campaigns) != 1:
+        raise ReviewError("a link holds clips of one campaign")
+    campaign_id = campaigns.pop()
+    if not can_share(user=user, campaign_id=campaign_id):
+        raise NotAllowed("only creators and approvers of the campaign share its clips")
+    if expires_at <= timezone.now():
+        raise ReviewError("a link must expire in the future")
+    link = ShareLink.objects.create(
+        campaign_id=campaign_id,
+        label=label.strip()[:120],
+        password=make_password(password) if password else "",
+        created_by=user,
+        expires_at=expires_at,
+    )
+    link.clips.set(clips)
+    audit_record(
+        action="share.create",
+        obj=link,
+        actor=user,
+        clips=[str(c.uuid) for c in clips],
+        expires_at=expires_at.isoformat(),
+        password=bool(password),
+    )
+    return link
+
+
+@transaction.atomic
+def share_link_revoke(*, link_id: int, user: Any, by_ops: bool = False) -> ShareLink:
+    """Revoke a link at once; its guests can do nothing more. `by_ops` is the admin action,
+    whose check is Django's change permission rather than campaign membership."""
+    link = ShareLink.objects.select_for_update().get(pk=link_id)
+    if not by_ops and not can_share(user=user, campaign_id=link.campaign_id):
+        raise NotAllowed("only creators and approvers of the campaign revoke its links")
+    if link.revoked_at is None:
+        link.revoked_at = timezone.now()
+        link.save(update_fields=["revoked_at"])
+        audit_record(action="share.revoke", obj=link, actor=user)
+    return link
+
+
+@transaction.atomic
+def guest_enter(*, link: ShareLink, name: str, email: str, password: str = "") -> Guest:
+    """Let someone in through a live link under the name and email they give.
+
+    Raises LinkGone for an expired or revoked link and ReviewError for a wrong password or a
+    missing name. The guest gets a user of their own with no usable password.
+    """
+    if not link.is_live():
+        raise LinkGone("this link has expired or was revoked")
+    if link.password and not check_password(password, link.password):
+        raise ReviewError("that password is not right")
+    name = " ".join(name.split())[:120]
+    if not name or not email:
+        raise ReviewError("give your name and email")
+    User = get_user_model()
+    user = User(username=f"guest-{secrets.token_hex(6)}", email=email, is_active=True)
+    first, _, last = name.partition(" ")
+    user.first_name, user.last_name = first[:150], last[:150]
+    user.set_unusable_password()
+    user.save()
+    guest = Guest.objects.create(link=link, user=user, name=name, email=email)
+    audit_record(action="share.enter", obj=link, actor=user, guest=name, email=email)
+    return guest
+
+
+def guest_link(*, user: Any) -> ShareLink | None:
+    """The live link a guest user came through, or None (not a guest, or the link is gone)."""
+    guest = getattr(user, "guest", None) if user.is_authenticated else None
+    if guest is None or not guest.link.is_live():
+        return None
+    return guest.link
+
+
+def is_guest_for(*, user: Any, clip: Clip) -> bool:
+    """True for a guest whose live link holds `clip`."""
+    link = guest_link(user=user)
+    return link is not None and link.clips.filter(pk=clip.pk).exists()
