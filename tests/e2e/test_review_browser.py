@@ -342,3 +342,56 @@ def test_two_stages_comments_tags_and_email(
     assert "Emailed" in page.inner_text("main")
     context.close()
     assert review.pk == Review.objects.get(clip=clip).pk
+
+
+def test_a_guest_reviews_through_an_external_link(
+    live_server, chromium, shots, media_files, no_enqueue
+):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from review import services
+
+    brief = BriefFactory(title="Meet the Spring range", campaign__name="Spring Launch")
+    approver = MembershipFactory(
+        campaign=brief.campaign, role=Membership.Role.APPROVER, user__username="ava"
+    ).user
+    job = JobFactory(variant__brief=brief, succeeded=True)
+    with media_files.faststart.open("rb") as fh:
+        name = default_storage.save(f"jobs/{job.pk}/video.mp4", File(fh))
+    clip = ClipFactory(job=job, status=Clip.Status.PROCESSING, file=name, poster="", sha256="")
+    clip_ingest(clip_id=clip.pk)
+    review = Review.objects.get(clip=clip)
+    review.stage.guests_decide = True
+    review.stage.save()
+    link = services.share_link_create(
+        clips=[clip], user=approver, expires_at=timezone.now() + timedelta(days=2),
+        password="spring", label="Agency preview",
+    )  # fmt: skip
+
+    context = chromium.new_context(viewport={"width": 1360, "height": 900})
+    page = context.new_page()
+    page.goto(f"{live_server.url}/s/{link.token}/")
+    page.screenshot(path=shots / "guest_door.png")
+    page.fill("#id_name", "Gina Guest")
+    page.fill("#id_email", "gina@agency.test")
+    page.fill("#id_password", "spring")
+    page.click("button:has-text('Start reviewing')")
+    page.click("text=Meet the Spring range")
+    page.wait_for_selector("video#player")
+    page.evaluate("document.querySelector('#player').play()")
+    page.wait_for_function("document.querySelector('#player').currentTime > 0.5", timeout=20_000)
+    page.evaluate("document.querySelector('#player').pause()")
+    page.click("[data-comment-now=start]")
+    page.fill("#comment-form textarea", "The bottle could be bigger")
+    page.click("#comment-form button:has-text('Comment')")
+    page.wait_for_selector("[data-testid=comment]:has-text('Gina Guest')")
+    page.click("#decision-panel button:has-text('Approve')")
+    page.wait_for_selector("[data-testid=review-status]:has-text('Approved')")
+    page.screenshot(path=shots / "guest_clip.png", full_page=True)
+    context.close()
+
+    review.refresh_from_db()
+    assert review.status == "approved"
+    assert review.decisions.get().user.guest.name == "Gina Guest"
