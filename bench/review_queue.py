@@ -96,7 +96,17 @@ def build_campaign(*, slug: str, clips: int, decider):
             Review(clip=c, stage=stage, status="pending") for c in made
         )
         StageStep.objects.bulk_create(StageStep(review=r, stage=stage) for r in reviews)
+    analyze()
     return campaign
+
+
+def analyze() -> None:
+    """Refresh the planner's statistics after the bulk load, as autovacuum would on a live
+    database (PostgreSQL) or `ANALYZE` does for SQLite."""
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute("ANALYZE")
 
 
 def measure(clients: dict, url: str, repeats: int) -> dict[str, tuple[float, int, int]]:
