@@ -240,6 +240,7 @@ def review_decide(
     *,
     review_id: int | None = None,
     clip_id: int | None = None,
+    clip: Clip | None = None,
     user: Any,
     outcome: str,
     step_id: int,
@@ -255,14 +256,21 @@ def review_decide(
     reason: "whatever stage is open now" is exactly the bug it prevents. Raises NotAllowed for
     users the stage does not name, ReviewClosed for a closed review or step, ReviewError for
     bad input. Approval at the last stage queues the archive copy after commit. The review is
-    named by `review_id` or by its `clip_id` (the clip page knows only the clip).
+    named by `review_id`, by its `clip_id`, or by the `clip` itself when the caller has it
+    with its variant, brief and campaign (the clip page does).
     """
-    lookup = {"pk": review_id} if review_id is not None else {"clip_id": clip_id}
-    review = (
-        Review.objects.select_for_update(of=("self",))
-        .select_related("clip__variant__brief__campaign", "clip__variant__brief__created_by")
-        .get(**lookup)
-    )
+    if clip is not None:
+        # The caller fetched the clip with its variant, brief and campaign: lock the narrow
+        # review row alone.
+        review = Review.objects.select_for_update().get(clip_id=clip.pk)
+        review.clip = clip
+    else:
+        lookup = {"pk": review_id} if review_id is not None else {"clip_id": clip_id}
+        review = (
+            Review.objects.select_for_update(of=("self",))
+            .select_related("clip__variant__brief__campaign", "clip__variant__brief__created_by")
+            .get(**lookup)
+        )
     if outcome not in Decision.Outcome.values:
         raise ReviewError(f"unknown decision {outcome!r}")
     note = note.strip()

@@ -475,7 +475,7 @@ def clip_decide(request: HtmxHttpRequest, clip_uuid: uuid.UUID) -> HttpResponse:
     if form.is_valid():
         try:
             decided = services.review_decide(
-                clip_id=clip.pk,
+                clip=clip,
                 step_id=form.cleaned_data["step"],
                 user=request.user,
                 outcome=form.cleaned_data["outcome"],
@@ -736,7 +736,7 @@ def guest_decide(request: HtmxHttpRequest, token: str, clip_uuid: uuid.UUID) -> 
     if form.is_valid():
         try:
             services.review_decide(
-                clip_id=clip.pk,
+                clip=clip,
                 step_id=form.cleaned_data["step"],
                 user=request.user,
                 outcome=form.cleaned_data["outcome"],
