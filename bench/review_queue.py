@@ -25,6 +25,7 @@ def configure(database_url: str | None, var_dir: Path) -> None:
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
     os.environ["GREENLIGHT_VAR_DIR"] = str(var_dir)
     os.environ["DEBUG"] = "false"
+    os.environ["SECURE_COOKIES"] = "false"  # plain http on loopback
     os.environ["ALLOWED_HOSTS"] = "testserver,127.0.0.1"
     os.environ.setdefault("SECRET_KEY", "bench-" + "x" * 50)
     os.environ["DATABASE_URL"] = database_url or f"sqlite:///{var_dir / 'bench.sqlite3'}"
@@ -95,7 +96,17 @@ def build_campaign(*, slug: str, clips: int, decider):
             Review(clip=c, stage=stage, status="pending") for c in made
         )
         StageStep.objects.bulk_create(StageStep(review=r, stage=stage) for r in reviews)
+    analyze()
     return campaign
+
+
+def analyze() -> None:
+    """Refresh the planner's statistics after the bulk load, as autovacuum would on a live
+    database (PostgreSQL) or `ANALYZE` does for SQLite."""
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute("ANALYZE")
 
 
 def measure(clients: dict, url: str, repeats: int) -> dict[str, tuple[float, int, int]]:

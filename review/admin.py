@@ -4,10 +4,12 @@ from django.utils.html import format_html
 from generation.admin import ViewOnlyAdmin
 from review.models import (
     Decision,
+    Guest,
     Notification,
     NotificationPreference,
     RejectReason,
     Review,
+    ShareLink,
     Stage,
     StageStep,
     StageTemplate,
@@ -156,3 +158,43 @@ class NotificationPreferenceAdmin(admin.ModelAdmin):
     list_display = ["user", "email"]
     list_filter = ["email"]
     search_fields = ["user__username", "user__email"]
+
+
+class GuestInline(admin.TabularInline):
+    model = Guest
+    extra = 0
+    fields = ["name", "email", "created_at"]
+    readonly_fields = fields
+    can_delete = False
+
+    def has_add_permission(self, request, obj=None) -> bool:
+        return False
+
+
+@admin.register(ShareLink)
+class ShareLinkAdmin(admin.ModelAdmin):
+    """External review links; revoke rather than delete, so guests' actions keep their link."""
+
+    list_display = ["__str__", "campaign", "created_by", "created_at", "expires_at", "revoked_at"]
+    list_filter = ["campaign", "created_at"]
+    search_fields = ["label", "campaign__name"]
+    list_select_related = ["campaign", "created_by"]
+    fields = ["campaign", "label", "clips", "expires_at", "revoked_at", "created_by"]
+    readonly_fields = ["campaign", "clips", "created_by", "revoked_at"]
+    inlines = [GuestInline]
+    actions = ["revoke"]
+
+    def has_add_permission(self, request) -> bool:
+        return False  # links are made on the clip page, where the clips are chosen
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return False
+
+    @admin.action(description="Revoke selected links", permissions=["change"])
+    def revoke(self, request, queryset):
+        from review import services
+
+        for link in queryset:
+            # The admin's change permission is the check here, not campaign membership.
+            services.share_link_revoke(link_id=link.pk, user=request.user, by_ops=True)
+        self.message_user(request, f"Revoked {queryset.count()} link(s).")

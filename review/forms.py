@@ -85,3 +85,20 @@ class CommentForm(forms.Form):
     at_s = forms.FloatField(required=False, min_value=0, widget=forms.HiddenInput)
     end_s = forms.FloatField(required=False, min_value=0, widget=forms.HiddenInput)
     parent = forms.IntegerField(required=False, min_value=1, widget=forms.HiddenInput)
+    drawing = forms.JSONField(required=False, widget=forms.HiddenInput)
+
+
+class GuestForm(forms.Form):
+    name = forms.CharField(max_length=120, label="Your name")
+    email = forms.EmailField(label="Your email")
+    password = forms.CharField(
+        widget=forms.PasswordInput, required=False, label="Password", max_length=200
+    )
+
+
+class ShareForm(forms.Form):
+    days = forms.IntegerField(min_value=1, max_value=30, initial=7, label="Works for (days)")
+    password = forms.CharField(
+        required=False, max_length=200, widget=forms.PasswordInput, label="Password (optional)"
+    )
+    label = forms.CharField(required=False, max_length=120, label="Label")

@@ -1,5 +1,8 @@
 from __future__ import annotations
 
+import secrets
+from typing import Any
+
 from django.conf import settings
 from django.contrib.auth.models import Group
 from django.core.validators import RegexValidator
@@ -89,6 +92,10 @@ class Stage(StageFields):
         blank=True,
         related_name="commenting_stages",
         help_text="Comment-only reviewers: asked for their view, but they do not decide.",
+    )
+    guests_decide = models.BooleanField(
+        default=False,
+        help_text="Guests with an external review link may decide at this stage too.",
     )
 
     class Meta(StageFields.Meta):
@@ -483,3 +490,55 @@ class Comment(models.Model):
     @property
     def end_tc(self) -> str:
         return "" if self.end_frame is None else self.timecode(self.end_frame, self.fps)
+
+
+def new_share_token() -> str:
+    return secrets.token_urlsafe(24)
+
+
+class ShareLink(models.Model):
+    """An external review link: a secret token for one clip or a set of clips of a campaign,
+    expiring, optionally password-protected, revocable."""
+
+    token = models.CharField(max_length=64, unique=True, default=new_share_token, editable=False)
+    campaign = models.ForeignKey(Campaign, on_delete=models.CASCADE, related_name="share_links")
+    clips = models.ManyToManyField(Clip, related_name="share_links")
+    label = models.CharField(max_length=120, blank=True)
+    password = models.CharField(max_length=128, blank=True, help_text="A hash, never the text.")
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    expires_at = models.DateTimeField()
+    revoked_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-pk"]
+
+    def __str__(self) -> str:
+        return self.label or f"Link {self.token[:6]}… to {self.campaign}"
+
+    def is_live(self, now: Any = None) -> bool:
+        from django.utils import timezone
+
+        return self.revoked_at is None and self.expires_at > (now or timezone.now())
+
+
+class Guest(models.Model):
+    """Someone outside Greenlight who opened a share link and gave a name and email.
+
+    Each guest is backed by an inactive-password user of their own, so comments, decisions
+    and audit rows name them like anyone else; guests belong to no campaign and see only
+    their link's clips.
+    """
+
+    link = models.ForeignKey(ShareLink, on_delete=models.PROTECT, related_name="guests")
+    user = models.OneToOneField(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="guest"
+    )
+    name = models.CharField(max_length=120)
+    email = models.EmailField()
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    def __str__(self) -> str:
+        return f"{self.name} <{self.email}> (guest)"

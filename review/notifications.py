@@ -159,9 +159,10 @@ VERBS = {
 def notify_decided(*, decision: Decision) -> None:
     """Tell the brief's creator what a reviewer decided and why; replies go to the reviewer."""
     clip = decision.review.clip
-    creator = clip.variant.brief.created_by
-    if creator is None or creator.pk == decision.user_id:
+    brief = clip.variant.brief
+    if brief.created_by_id is None or brief.created_by_id == decision.user_id:
         return
+    creator = brief.created_by
     who = decision.user.get_full_name() or decision.user.get_username()
     title = clip_title(clip)
     lines = [f"{who} {VERBS[decision.outcome]} {title} at {decision.stage.name}."]

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from django.db.models import CharField, F, OuterRef, Prefetch, Q, QuerySet, Subquery
+from django.db.models import CharField, Count, F, OuterRef, Prefetch, Q, QuerySet, Subquery
 from django.db.models.functions import Cast
 
 from assets.models import Clip
@@ -13,7 +13,7 @@ from assets.selectors import CLIP_CAMPAIGN
 from generation.models import AuditEvent, Brief, Campaign, GenerationJob
 from generation.selectors import visible_to
 from review.models import ClipTag, Comment, Decision, Notification, Review, Stage, StageStep, Tag
-from review.services import stage_deciders, step_verdicts
+from review.services import is_guest_for, stage_deciders, step_verdicts
 
 REVIEW_CAMPAIGN = f"clip__{CLIP_CAMPAIGN}"
 
@@ -196,7 +196,10 @@ def recently_decided(*, user: Any, limit: int = 10) -> QuerySet[Review]:
 
 def review_for_clip(*, clip: Clip) -> Review | None:
     """The clip's review with its stage; None before the clip is ready."""
-    return Review.objects.filter(clip=clip).select_related("stage").first()
+    review = Review.objects.filter(clip=clip).select_related("stage").first()
+    if review is not None:
+        review.clip = clip  # with the variant, brief and campaign the caller fetched
+    return review
 
 
 @dataclass
@@ -222,14 +225,23 @@ class Panel:
 
 def review_panel(*, review: Review, user: Any) -> Panel:
     """The review's stages (passed, open, still to come) and decisions, in fixed queries."""
-    campaign_id = review.clip.variant.brief.campaign_id
-    stages = list(Stage.objects.filter(campaign_id=campaign_id).order_by("position"))
-    steps = {s.stage_id: s for s in review.steps.all()}
-    decisions = list(
-        Decision.objects.filter(review=review)
-        .select_related("user", "stage", "reason")
-        .order_by("created_at", "pk")
-    )
+    stages = getattr(review, "campaign_stages", None)
+    if stages is None:
+        campaign_id = review.clip.variant.brief.campaign_id
+        stages = list(Stage.objects.filter(campaign_id=campaign_id).order_by("position"))
+    written = getattr(review, "panel_steps", None)
+    steps = {s.stage_id: s for s in (written if written is not None else review.steps.all())}
+    decisions = getattr(review, "panel_decisions", None)
+    if decisions is None:
+        decisions = list(
+            Decision.objects.filter(review=review)
+            .select_related("user", "reason")
+            .order_by("created_at", "pk")
+        )
+    by_id = {stage.pk: stage for stage in stages}
+    for decision in decisions:
+        if decision.stage_id in by_id:
+            decision.stage = by_id[decision.stage_id]
     rows = []
     for stage in stages:
         step = steps.get(stage.pk)
@@ -246,6 +258,8 @@ def review_panel(*, review: Review, user: Any) -> Panel:
         waiting_for = [u for u in deciders if u.pk not in verdicts]
         mine = verdicts.get(user.pk)
     named = any(u.pk == user.pk for u in deciders)
+    if not named and step is not None and step.stage.guests_decide:
+        named = is_guest_for(user=user, clip=review.clip)
     can_decide = step is not None and review.is_open and mine is None and named
     return Panel(
         review=review,
@@ -304,6 +318,25 @@ def comment_markers(*, clip: Clip) -> list[Comment]:
     """Every timecoded thread of the clip, light enough for the lane under the video."""
     return list(
         Comment.objects.filter(clip=clip, parent__isnull=True, start_frame__isnull=False)
-        .only("pk", "start_frame", "end_frame", "fps", "resolved_at", "body", "clip_id")
+        .only("pk", "start_frame", "end_frame", "fps", "resolved_at", "body", "clip_id", "drawing")
         .order_by("start_frame", "pk")
+    )
+
+
+def earlier_versions(*, clip: Clip) -> list[Clip]:
+    """The other versions of the clip's variant, newest first, each with its review, the
+    decisions taken on it and its count of comment threads — shown beside a new version."""
+    decisions = Prefetch(
+        "review__decisions",
+        queryset=Decision.objects.select_related("user", "stage", "reason").order_by(
+            "created_at", "pk"
+        ),
+    )
+    return list(
+        Clip.objects.filter(variant_id=clip.variant_id)
+        .exclude(pk=clip.pk)
+        .select_related("review")
+        .prefetch_related(decisions)
+        .annotate(threads=Count("comments", filter=Q(comments__parent__isnull=True)))
+        .order_by("-version")
     )

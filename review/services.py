@@ -9,12 +9,14 @@ from __future__ import annotations
 
 import math
 import re
+import secrets
 from collections.abc import Iterable
 from datetime import timedelta
 from functools import partial
 from typing import Any
 
 from django.contrib.auth import get_user_model
+from django.contrib.auth.hashers import check_password, make_password
 from django.db import transaction
 from django.db.models import Q, QuerySet
 from django.utils import timezone
@@ -28,11 +30,13 @@ from review.models import (
     ClipTag,
     Comment,
     Decision,
+    Guest,
     MemberRoles,
     Notification,
     RejectReason,
     Review,
     Rule,
+    ShareLink,
     Stage,
     StageStep,
     StageTemplate,
@@ -151,36 +155,45 @@ def stage_deciders(*, stage: Stage) -> QuerySet:
     )
 
 
-def step_verdicts(*, step: StageStep) -> dict[int, Decision]:
-    """Each user's standing decision at a step: their last row, unless it was a retraction."""
+def step_verdicts(
+    *, step: StageStep, decisions: Iterable[Decision] | None = None
+) -> dict[int, Decision]:
+    """Each user's standing decision at a step: their last row, unless it was a retraction.
+
+    `decisions` are the step's rows when the caller has them already (saves a query).
+    """
+    rows = step.decisions.all() if decisions is None else decisions
     latest: dict[int, Decision] = {}
-    for decision in sorted(step.decisions.all(), key=lambda d: (d.created_at, d.pk)):
+    for decision in sorted(rows, key=lambda d: (d.created_at, d.pk)):
         latest[decision.user_id] = decision
     return {u: d for u, d in latest.items() if d.outcome != Decision.Outcome.RETRACT}
 
 
-def _step_outcome(*, step: StageStep, decider_ids: set[int]) -> str | None:
+def _step_outcome(
+    *, step: StageStep, decider_ids: set[int], decisions: list[Decision]
+) -> str | None:
     """The outcome that closes the step now, or None while it stays open.
 
     The worst standing decision wins: one rejection rejects, one change request asks for
     changes; otherwise the stage passes once enough deciders approve for its rule.
     """
-    verdicts = step_verdicts(step=step)
+    verdicts = step_verdicts(step=step, decisions=decisions)
     outcomes = {d.outcome for d in verdicts.values()}
     for worst in (Decision.Outcome.REJECT, Decision.Outcome.REQUEST_CHANGES):
         if worst in outcomes:
             return worst
+    # Everyone with a standing verdict was allowed to decide when they did (a named decider,
+    # or a guest where the stage lets guests decide): their approvals count towards any one
+    # and N of M; "all" means every named decider.
     approvals = {u for u, d in verdicts.items() if d.outcome == Decision.Outcome.APPROVE}
     stage = step.stage
     if stage.rule == Rule.ALL:
-        needed = len(decider_ids)
+        passed = bool(decider_ids) and decider_ids <= approvals
     elif stage.rule == Rule.QUORUM:
-        needed = min(stage.quorum, len(decider_ids))
+        passed = len(approvals) >= max(1, min(stage.quorum, len(decider_ids) or 1))
     else:
-        needed = 1
-    if len(approvals & decider_ids) >= max(needed, 1):
-        return Decision.Outcome.APPROVE
-    return None
+        passed = bool(approvals)
+    return Decision.Outcome.APPROVE if passed else None
 
 
 def _step_open(*, review: Review, stage: Stage) -> StageStep:
@@ -225,7 +238,9 @@ def review_open(*, clip: Clip) -> Review:
 @transaction.atomic
 def review_decide(
     *,
-    review_id: int,
+    review_id: int | None = None,
+    clip_id: int | None = None,
+    clip: Clip | None = None,
     user: Any,
     outcome: str,
     step_id: int,
@@ -240,27 +255,48 @@ def review_decide(
     double-clicked Approve can never count at the next stage. `step_id` is required for that
     reason: "whatever stage is open now" is exactly the bug it prevents. Raises NotAllowed for
     users the stage does not name, ReviewClosed for a closed review or step, ReviewError for
-    bad input. Approval at the last stage queues the archive copy after commit.
+    bad input. Approval at the last stage queues the archive copy after commit. The review is
+    named by `review_id`, by its `clip_id`, or by the `clip` itself when the caller has it
+    with its variant, brief and campaign (the clip page does).
     """
-    review = (
-        Review.objects.select_for_update(of=("self",))
-        .select_related("clip__variant__brief__campaign", "stage")
-        .get(pk=review_id)
-    )
+    if clip is not None:
+        # The caller fetched the clip with its variant, brief and campaign: lock the narrow
+        # review row alone.
+        review = Review.objects.select_for_update().get(clip_id=clip.pk)
+        review.clip = clip
+    else:
+        lookup = {"pk": review_id} if review_id is not None else {"clip_id": clip_id}
+        review = (
+            Review.objects.select_for_update(of=("self",))
+            .select_related("clip__variant__brief__campaign", "clip__variant__brief__created_by")
+            .get(**lookup)
+        )
     if outcome not in Decision.Outcome.values:
         raise ReviewError(f"unknown decision {outcome!r}")
     note = note.strip()
     if outcome in (Decision.Outcome.REJECT, Decision.Outcome.REQUEST_CHANGES) and not note:
         raise ReviewError("say why: a rejection or change request needs a reason")
-    step = StageStep.objects.filter(review=review, pk=step_id).select_related("stage").first()
+    steps = list(StageStep.objects.filter(review=review).select_related("stage"))
+    step = next((s for s in steps if s.pk == step_id), None)
     if step is None:
         raise ReviewError("that stage is not part of this review")
     if not step.is_open or not review.is_open:
         raise ReviewClosed(ALREADY_DECIDED)
     deciders = set(stage_deciders(stage=step.stage).values_list("pk", flat=True))
-    if user.pk not in deciders:
+    as_guest = (
+        user.pk not in deciders
+        and step.stage.guests_decide
+        and is_guest_for(user=user, clip=review.clip)
+    )
+    if user.pk not in deciders and not as_guest:
         raise NotAllowed(f"only the deciders named for {step.stage.name} may decide there")
-    standing = step_verdicts(step=step).get(user.pk)
+    everything = list(
+        Decision.objects.filter(review=review)
+        .select_related("user", "reason")
+        .order_by("created_at", "pk")
+    )
+    earlier = [d for d in everything if d.step_id == step.pk]
+    standing = step_verdicts(step=step, decisions=earlier).get(user.pk)
     if outcome == Decision.Outcome.RETRACT:
         if standing is None:
             raise ReviewError("you have no decision at this stage to retract")
@@ -268,22 +304,23 @@ def review_decide(
         raise ReviewClosed(ALREADY_DECIDED)
 
     stage = step.stage
+    if outcome not in (Decision.Outcome.REJECT, Decision.Outcome.REQUEST_CHANGES):
+        reason = None  # a reason from the list explains a rejection or change request only
     decision = Decision.objects.create(
         review=review, step=step, stage=stage, user=user, outcome=outcome, note=note, reason=reason
     )
     previous = review.status
-    closing = _step_outcome(step=step, decider_ids=deciders)
+    closing = _step_outcome(step=step, decider_ids=deciders, decisions=[*earlier, decision])
     next_step = None
     if closing is not None:
         step.status = STEP_STATUS[closing]
         step.closed_at = timezone.now()
         step.save(update_fields=["status", "closed_at"])
         if closing == Decision.Outcome.APPROVE:
-            next_stage = (
-                Stage.objects.filter(campaign_id=stage.campaign_id, position__gt=stage.position)
-                .order_by("position")
-                .first()
-            )
+            stages = list(Stage.objects.filter(campaign_id=stage.campaign_id).order_by("position"))
+            # Kept for the caller's panel, which shows every stage: no second read.
+            review.campaign_stages = stages
+            next_stage = next((s for s in stages if s.position > stage.position), None)
             if next_stage is not None:
                 if review.status == Review.S.PENDING:
                     review.transition(Review.S.IN_REVIEW)
@@ -299,7 +336,12 @@ def review_decide(
         review.transition(Review.S.IN_REVIEW)
     if not review.is_open:
         review.decided_at = timezone.now()
+    if review.stage_id == stage.pk:
+        review.stage = stage
     review.save(update_fields=["status", "stage", "decided_at", "updated_at"])
+    # What the caller's panel shows, as just written: no second read.
+    review.panel_steps = [*steps, next_step] if next_step is not None else steps
+    review.panel_decisions = [*everything, decision]
     audit_record(
         action=f"review.{outcome}",
         obj=review,
@@ -496,9 +538,50 @@ def clip_untag(*, clip: Clip, user: Any, tag_id: int) -> None:
 MENTION = re.compile(r"(?<![\w@])@([\w.+-]{1,150})")
 
 
+DRAWING_KINDS = ("pen", "arrow")
+COLOUR = re.compile(r"^#[0-9a-fA-F]{6}$")
+
+
+def drawing_clean(drawing: Any) -> list[dict]:
+    """Check a drawing made on a paused frame: at most 50 shapes, each a pen stroke (2–500
+    points) or an arrow (2 points), coordinates as fractions of the frame (0–1), a colour.
+
+    Raises ReviewError naming what is wrong; returns the shapes with rounded coordinates.
+    """
+    if drawing in (None, ""):
+        return []
+    if not isinstance(drawing, list) or len(drawing) > 50:
+        raise ReviewError("a drawing is a list of at most 50 shapes")
+    shapes = []
+    for shape in drawing:
+        if not isinstance(shape, dict) or shape.get("kind") not in DRAWING_KINDS:
+            raise ReviewError("each shape is a pen stroke or an arrow")
+        points = shape.get("points")
+        limits = (2, 2) if shape["kind"] == "arrow" else (2, 500)
+        if not isinstance(points, list) or not limits[0] <= len(points) <= limits[1]:
+            raise ReviewError(f"a {shape['kind']} has {limits[0]}–{limits[1]} points")
+        clean = []
+        for point in points:
+            if (
+                not isinstance(point, list)
+                or len(point) != 2
+                or not all(isinstance(v, int | float) and 0 <= v <= 1 for v in point)
+            ):
+                raise ReviewError("drawing points are [x, y] fractions of the frame")
+            clean.append([round(float(point[0]), 4), round(float(point[1]), 4)])
+        colour = shape.get("colour", "#e53e3e")
+        if not isinstance(colour, str) or not COLOUR.match(colour):
+            raise ReviewError("a shape's colour looks like #e53e3e")
+        shapes.append({"kind": shape["kind"], "colour": colour, "points": clean})
+    return shapes
+
+
 def can_comment(*, user: Any, clip: Clip) -> bool:
-    """Members of the clip's campaign comment (comment-only reviewers must be members too)."""
-    return can_tag(user=user, campaign_id=clip.variant.brief.campaign_id)
+    """Members of the clip's campaign comment (comment-only reviewers must be members too),
+    and guests whose live link holds the clip."""
+    return can_tag(user=user, campaign_id=clip.variant.brief.campaign_id) or is_guest_for(
+        user=user, clip=clip
+    )
 
 
 @transaction.atomic
@@ -535,6 +618,9 @@ def comment_add(
         at_s = end_s = None
     if end_s is not None and at_s is None:
         raise ReviewError("a range needs a start")
+    drawing = drawing_clean(drawing)
+    if drawing and at_s is None:
+        raise ReviewError("a drawing belongs to a frame: comment at the current frame")
     for value in (at_s, end_s):
         if value is not None and (value < 0 or (duration and value > duration + 1 / fps)):
             raise ReviewError("that time is outside the clip")
@@ -551,7 +637,7 @@ def comment_add(
         start_frame=start_frame,
         end_frame=end_frame,
         fps=fps,
-        drawing=drawing or [],
+        drawing=drawing,
     )
     audit_record(action="comment.add", obj=clip, actor=user, comment=comment.pk)
     _notify_mentions(comment=comment)
@@ -604,3 +690,111 @@ def comment_resolve(*, comment_id: int, user: Any, resolved: bool = True) -> Com
     action = "comment.resolve" if resolved else "comment.reopen"
     audit_record(action=action, obj=comment.clip, actor=user, comment=comment.pk)
     return comment
+
+
+# --- external review links --------------------------------------------------------------------
+
+
+class LinkGone(ReviewError):
+    """A share link that expired or was revoked."""
+
+
+def can_share(*, user: Any, campaign_id: int) -> bool:
+    """Creators and approvers of a campaign hand out external review links."""
+    return Membership.objects.filter(
+        campaign_id=campaign_id,
+        user=user,
+        role__in=(Membership.Role.CREATOR, Membership.Role.APPROVER),
+    ).exists()
+
+
+@transaction.atomic
+def share_link_create(
+    *,
+    clips: Iterable[Clip],
+    user: Any,
+    expires_at: Any,
+    password: str = "",
+    label: str = "",
+) -> ShareLink:
+    """Make an external review link to clips of one campaign; raises NotAllowed or TagError-
+    like ReviewError for clips of several campaigns or an expiry in the past."""
+    clips = list(clips)
+    campaigns = {clip.variant.brief.campaign_id for clip in clips}
+    if len(campaigns) != 1:
+        raise ReviewError("a link holds clips of one campaign")
+    campaign_id = campaigns.pop()
+    if not can_share(user=user, campaign_id=campaign_id):
+        raise NotAllowed("only creators and approvers of the campaign share its clips")
+    if expires_at <= timezone.now():
+        raise ReviewError("a link must expire in the future")
+    link = ShareLink.objects.create(
+        campaign_id=campaign_id,
+        label=label.strip()[:120],
+        password=make_password(password) if password else "",
+        created_by=user,
+        expires_at=expires_at,
+    )
+    link.clips.set(clips)
+    audit_record(
+        action="share.create",
+        obj=link,
+        actor=user,
+        clips=[str(c.uuid) for c in clips],
+        expires_at=expires_at.isoformat(),
+        password=bool(password),
+    )
+    return link
+
+
+@transaction.atomic
+def share_link_revoke(*, link_id: int, user: Any, by_ops: bool = False) -> ShareLink:
+    """Revoke a link at once; its guests can do nothing more. `by_ops` is the admin action,
+    whose check is Django's change permission rather than campaign membership."""
+    link = ShareLink.objects.select_for_update().get(pk=link_id)
+    if not by_ops and not can_share(user=user, campaign_id=link.campaign_id):
+        raise NotAllowed("only creators and approvers of the campaign revoke its links")
+    if link.revoked_at is None:
+        link.revoked_at = timezone.now()
+        link.save(update_fields=["revoked_at"])
+        audit_record(action="share.revoke", obj=link, actor=user)
+    return link
+
+
+@transaction.atomic
+def guest_enter(*, link: ShareLink, name: str, email: str, password: str = "") -> Guest:
+    """Let someone in through a live link under the name and email they give.
+
+    Raises LinkGone for an expired or revoked link and ReviewError for a wrong password or a
+    missing name. The guest gets a user of their own with no usable password.
+    """
+    if not link.is_live():
+        raise LinkGone("this link has expired or was revoked")
+    if link.password and not check_password(password, link.password):
+        raise ReviewError("that password is not right")
+    name = " ".join(name.split())[:120]
+    if not name or not email:
+        raise ReviewError("give your name and email")
+    User = get_user_model()
+    user = User(username=f"guest-{secrets.token_hex(6)}", email=email, is_active=True)
+    first, _, last = name.partition(" ")
+    user.first_name, user.last_name = first[:150], last[:150]
+    user.set_unusable_password()
+    user.save()
+    guest = Guest.objects.create(link=link, user=user, name=name, email=email)
+    audit_record(action="share.enter", obj=link, actor=user, guest=name, email=email)
+    return guest
+
+
+def guest_link(*, user: Any) -> ShareLink | None:
+    """The live link a guest user came through, or None (not a guest, or the link is gone)."""
+    guest = getattr(user, "guest", None) if user.is_authenticated else None
+    if guest is None or not guest.link.is_live():
+        return None
+    return guest.link
+
+
+def is_guest_for(*, user: Any, clip: Clip) -> bool:
+    """True for a guest whose live link holds `clip`."""
+    link = guest_link(user=user)
+    return link is not None and link.clips.filter(pk=clip.pk).exists()

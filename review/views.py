@@ -4,16 +4,21 @@ import csv
 import dataclasses
 import json
 import uuid
+from datetime import timedelta
+from typing import Any
 
 from django.contrib import messages
+from django.contrib.auth import login
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
+from django.core.files.storage import FileSystemStorage, default_storage
 from django.core.paginator import Paginator
 from django.http import (
     Http404,
     HttpResponse,
     HttpResponseBadRequest,
     HttpResponseNotAllowed,
+    HttpResponseRedirect,
     StreamingHttpResponse,
 )
 from django.http.response import HttpResponseBase
@@ -21,17 +26,38 @@ from django.shortcuts import redirect, render
 from django.template.defaultfilters import pluralize
 from django.urls import reverse
 from django.utils import timezone
-from django.views.decorators.http import require_GET, require_POST
+from django.views.decorators.http import (
+    require_GET,
+    require_http_methods,
+    require_POST,
+    require_safe,
+)
 
 from assets.models import Clip
 from assets.selectors import access_clip, clips_visible_to
+from assets.streaming import ranged_file_response
 from config.http import HtmxHttpRequest
 from generation.models import Membership
-from generation.selectors import access_campaign
+from generation.selectors import access_campaign, visible_to
 from generation.services import can_create_brief
 from review import notifications, selectors, services
-from review.forms import CommentForm, DecisionForm, PreferenceForm, QueueFilterForm, TagForm
-from review.models import Comment, Notification, NotificationPreference
+from review.forms import (
+    CommentForm,
+    DecisionForm,
+    GuestForm,
+    PreferenceForm,
+    QueueFilterForm,
+    ShareForm,
+    TagForm,
+)
+from review.models import (
+    Comment,
+    Guest,
+    Notification,
+    NotificationPreference,
+    Review,
+    ShareLink,
+)
 
 PANEL = "review/decision_panel.html"
 TAGS = "review/tags_panel.html"
@@ -206,6 +232,8 @@ def _comments_context(
         "markers": selectors.comment_markers(clip=clip),
         "comment_form": form or CommentForm(),
         "can_comment": services.can_comment(user=request.user, clip=clip),
+        "can_resolve": True,
+        "comment_url": reverse("review:clip_comment", args=[clip.uuid]),
         "comment_error": error,
     }
 
@@ -222,7 +250,7 @@ def clip_comment(request: HtmxHttpRequest, clip_uuid: uuid.UUID) -> HttpResponse
     form = CommentForm(request.POST)
     error, status, comment = "", 200, None
     if not form.is_valid():
-        error, status = "Write a comment (times must be positive numbers).", 400
+        error, status = "Write a comment (times are positive numbers, a drawing is JSON).", 400
     else:
         data = form.cleaned_data
         try:
@@ -233,6 +261,7 @@ def clip_comment(request: HtmxHttpRequest, clip_uuid: uuid.UUID) -> HttpResponse
                 at_s=data["at_s"],
                 end_s=data["end_s"],
                 parent_id=data["parent"],
+                drawing=data["drawing"],
             )
         except services.NotAllowed as exc:
             error, status = str(exc), 403
@@ -322,10 +351,20 @@ def clip_untag(request: HtmxHttpRequest, clip_uuid: uuid.UUID, tag_id: int) -> H
     return redirect(clip)
 
 
-def _clip_context(
-    request: HtmxHttpRequest, clip: Clip, form: DecisionForm | None = None, error: str = ""
+def _panel_context(
+    request: HtmxHttpRequest,
+    clip: Clip,
+    form: DecisionForm | None = None,
+    error: str = "",
+    review: Review | None = None,
 ) -> dict:
-    review = selectors.review_for_clip(clip=clip)
+    """What the decision panel needs, and nothing more: an htmx decision renders only this.
+
+    `review` is the review a decision has just written (not read again)."""
+    if review is None:
+        review = selectors.review_for_clip(clip=clip)
+    else:
+        review.clip = clip
     panel = selectors.review_panel(review=review, user=request.user) if review else None
     closed_with_notes = review is not None and review.status in (
         review.Status.REJECTED,
@@ -334,19 +373,7 @@ def _clip_context(
     decisions = panel.decisions if panel else []
     step_id = panel.step.pk if panel and panel.step else ""
     verdicts = [d for d in decisions if d.outcome != "retract"]
-    previous_clip = next_clip = None
-    if review is not None and review.is_open:
-        previous_clip, next_clip = selectors.queue_neighbours(user=request.user, review=review)
     return {
-        **_tags_context(request, clip),
-        **_comments_context(request, clip),
-        "previous_in_queue": previous_clip,
-        "next_in_queue": next_clip,
-        "versions": list(
-            Clip.objects.filter(variant_id=clip.variant_id)
-            .select_related("review")
-            .order_by("version")
-        ),
         "can_regenerate": closed_with_notes
         and can_create_brief(user=request.user, campaign=clip.variant.brief.campaign),
         "regenerate_notes": verdicts[-1].note if closed_with_notes and verdicts else "",
@@ -357,7 +384,64 @@ def _clip_context(
         "can_decide": bool(panel and panel.can_decide),
         "form": form or DecisionForm(initial={"step": step_id}),
         "error": error,
+        "decide_url": reverse("review:clip_decide", args=[clip.uuid]),
+        "panel_url": reverse("review:decision_panel", args=[clip.uuid]),
     }
+
+
+def _clip_context(
+    request: HtmxHttpRequest, clip: Clip, form: DecisionForm | None = None, error: str = ""
+) -> dict:
+    return {
+        **_tags_context(request, clip),
+        **_comments_context(request, clip),
+        **_panel_context(request, clip, form, error),
+        **_share_context(request, clip),
+        "earlier_versions": selectors.earlier_versions(clip=clip),
+        "versions": list(
+            Clip.objects.filter(variant_id=clip.variant_id)
+            .select_related("review")
+            .order_by("version")
+        ),
+    }
+
+
+@require_GET
+@login_required
+def clip_compare(request: HtmxHttpRequest, clip_uuid: uuid.UUID, other_uuid: uuid.UUID):
+    """Two clips side by side (two versions, or two variants), played and sought together,
+    each side with its own sound toggle; the right-hand clip can be decided here."""
+    left = access_clip(user=request.user, clip_uuid=other_uuid)
+    right = access_clip(user=request.user, clip_uuid=clip_uuid)
+    if left.pk == right.pk:
+        return redirect(right)
+    left_review = selectors.review_for_clip(clip=left)
+    return render(
+        request,
+        "review/compare.html",
+        {**_panel_context(request, right), "left": left, "left_review": left_review},
+    )
+
+
+@require_GET
+@login_required
+def queue_step(request: HtmxHttpRequest, clip_uuid: uuid.UUID, direction: str) -> HttpResponse:
+    """Go to the clip before or after this one in the user's waiting queue (j / k).
+
+    Worked out on click rather than on every page and panel render; at either end of the
+    queue, back to the queue with a message.
+    """
+    if direction not in ("next", "previous"):
+        raise Http404("no such direction")
+    clip = access_clip(user=request.user, clip_uuid=clip_uuid)
+    review = selectors.review_for_clip(clip=clip)
+    if review is not None:
+        before, after = selectors.queue_neighbours(user=request.user, review=review)
+        target = after if direction == "next" else before
+        if target is not None:
+            return redirect(target.clip)
+    messages.info(request, "Nothing else is waiting for you there.")
+    return redirect("review:queue")
 
 
 @require_GET
@@ -372,7 +456,7 @@ def clip_detail(request: HtmxHttpRequest, clip_uuid: uuid.UUID) -> HttpResponse:
 def decision_panel(request: HtmxHttpRequest, clip_uuid: uuid.UUID) -> HttpResponse:
     """The decision panel alone; an approved clip's panel polls this until it is archived."""
     clip = access_clip(user=request.user, clip_uuid=clip_uuid)
-    return render(request, PANEL, _clip_context(request, clip))
+    return render(request, PANEL, _panel_context(request, clip))
 
 
 @require_POST
@@ -387,32 +471,287 @@ def clip_decide(request: HtmxHttpRequest, clip_uuid: uuid.UUID) -> HttpResponse:
     form = DecisionForm(request.POST)
     error = ""
     status = 200
+    decided = None
     if form.is_valid():
-        review = selectors.review_for_clip(clip=clip)
-        if review is None:
+        try:
+            decided = services.review_decide(
+                clip=clip,
+                step_id=form.cleaned_data["step"],
+                user=request.user,
+                outcome=form.cleaned_data["outcome"],
+                note=form.cleaned_data["note"],
+                reason=form.cleaned_data["reason"],
+            )
+        except Review.DoesNotExist:
             error, status = "This clip is not open for review yet.", 409
+        except services.NotAllowed as exc:
+            error, status = str(exc), 403
+        except services.ReviewError as exc:
+            error, status = str(exc), 409
         else:
-            try:
-                services.review_decide(
-                    review_id=review.pk,
-                    step_id=form.cleaned_data["step"],
-                    user=request.user,
-                    outcome=form.cleaned_data["outcome"],
-                    note=form.cleaned_data["note"],
-                    reason=form.cleaned_data["reason"],
-                )
-            except services.NotAllowed as exc:
-                error, status = str(exc), 403
-            except services.ReviewError as exc:
-                error, status = str(exc), 409
-            else:
-                form = None
-                if not request.htmx:
-                    return redirect(clip)
+            form = None
+            if not request.htmx:
+                return redirect(clip)
     else:
         status = 400
-    context = _clip_context(request, clip, form=form, error=error)
     if request.htmx:
         # htmx swaps only 2xx answers; the panel itself carries the error for the reviewer.
+        review = decided.review if decided is not None else None
+        context = _panel_context(request, clip, form=form, error=error, review=review)
         return render(request, PANEL, context)
+    context = _clip_context(request, clip, form=form, error=error)
     return render(request, "review/clip_detail.html", context, status=status)
+
+
+# --- external review links (guests) -----------------------------------------------------------
+
+
+def _share_context(request: HtmxHttpRequest, clip: Clip) -> dict:
+    campaign_id = clip.variant.brief.campaign_id
+    can_share = services.can_share(user=request.user, campaign_id=campaign_id)
+    links = []
+    if can_share:
+        links = [
+            link
+            for link in clip.share_links.filter(revoked_at__isnull=True).order_by("-created_at")
+            if link.is_live()
+        ]
+    return {"can_share": can_share, "share_links": links, "share_form": ShareForm()}
+
+
+@require_POST
+@login_required
+def clip_share(request: HtmxHttpRequest, clip_uuid: uuid.UUID) -> HttpResponse:
+    """Make an external review link to this clip (creators and approvers; else 403)."""
+    clip = access_clip(user=request.user, clip_uuid=clip_uuid)
+    form = ShareForm(request.POST)
+    if not form.is_valid():
+        return HttpResponse(
+            "Choose how many days (1–30) the link works.",
+            status=400,
+            content_type="text/plain; charset=utf-8",
+        )
+    data = form.cleaned_data
+    try:
+        link = services.share_link_create(
+            clips=[clip],
+            user=request.user,
+            expires_at=timezone.now() + timedelta(days=data["days"]),
+            password=data["password"],
+            label=data["label"],
+        )
+    except services.NotAllowed as exc:
+        return HttpResponse(str(exc), status=403, content_type="text/plain; charset=utf-8")
+    url = request.build_absolute_uri(reverse("review:guest_enter", args=[link.token]))
+    messages.success(request, f"External review link (works {data['days']} days): {url}")
+    return redirect(clip)
+
+
+@require_POST
+@login_required
+def share_revoke(request: HtmxHttpRequest, link_id: int) -> HttpResponse:
+    link = ShareLink.objects.filter(pk=link_id).first()
+    if (
+        link is None
+        or not visible_to(
+            ShareLink.objects.filter(pk=link_id), user=request.user, campaign="campaign"
+        ).exists()
+    ):
+        raise Http404("no such link")
+    try:
+        services.share_link_revoke(link_id=link.pk, user=request.user)
+    except services.NotAllowed as exc:
+        return HttpResponse(str(exc), status=403, content_type="text/plain; charset=utf-8")
+    messages.success(request, "The link is revoked.")
+    back = request.POST.get("next", "")
+    return redirect(back if back.startswith("/clips/") else "review:queue")
+
+
+def _link_and_guest(request: HtmxHttpRequest, token: str) -> tuple[ShareLink, Guest | None]:
+    link = ShareLink.objects.filter(token=token).select_related("campaign").first()
+    if link is None:
+        raise Http404("no such link")
+    guest = None
+    if request.user.is_authenticated:
+        guest = Guest.objects.filter(user=request.user, link=link).first()
+    return link, guest
+
+
+def _gone(request: HtmxHttpRequest) -> HttpResponse:
+    return render(request, "review/guest_gone.html", status=410)
+
+
+@require_http_methods(["GET", "POST"])
+def guest_enter(request: HtmxHttpRequest, token: str) -> HttpResponse:
+    """The door of an external review link: name, email and (if set) the password.
+
+    An unknown token is a 404, an expired or revoked link a 410, a wrong password or missing
+    name a 400 with the message.
+    """
+    link, guest = _link_and_guest(request, token)
+    if not link.is_live():
+        return _gone(request)
+    if guest is not None:
+        return redirect("review:guest_home", token=token)
+    form = GuestForm(request.POST or None)
+    status = 200
+    if request.method == "POST":
+        status = 400
+        if form.is_valid():
+            data = form.cleaned_data
+            try:
+                guest = services.guest_enter(
+                    link=link, name=data["name"], email=data["email"], password=data["password"]
+                )
+            except services.ReviewError as exc:
+                form.add_error(None, str(exc)[:1].upper() + str(exc)[1:] + ".")
+            else:
+                login(request, guest.user, backend="django.contrib.auth.backends.ModelBackend")
+                return redirect("review:guest_home", token=token)
+    return render(request, "review/guest_enter.html", {"link": link, "form": form}, status=status)
+
+
+def _guest_clip(request: HtmxHttpRequest, token: str, clip_uuid: uuid.UUID):
+    """(link, guest, clip) for a guest of this live link, or the response to give instead."""
+    link, guest = _link_and_guest(request, token)
+    if not link.is_live():
+        return _gone(request)
+    if guest is None:
+        return redirect("review:guest_enter", token=token)
+    if clip_uuid is None:
+        return link, guest, None
+    clip = (
+        link.clips.filter(uuid=clip_uuid).select_related("job", "variant__brief__campaign").first()
+    )
+    if clip is None:
+        raise Http404("no such clip in this link")
+    return link, guest, clip
+
+
+def _guest_context(request: HtmxHttpRequest, link: ShareLink, clip: Clip, **kw: Any) -> dict:
+    args = [link.token, clip.uuid]
+    return {
+        **_comments_context(request, clip),
+        **_panel_context(request, clip, **kw),
+        "guest": True,
+        "link": link,
+        "can_resolve": False,
+        "comment_url": reverse("review:guest_comment", args=args),
+        "decide_url": reverse("review:guest_decide", args=args),
+        "panel_url": reverse("review:guest_panel", args=args),
+        "video_url": reverse("review:guest_video", args=args),
+    }
+
+
+@require_GET
+def guest_home(request: HtmxHttpRequest, token: str) -> HttpResponse:
+    found = _guest_clip(request, token, None)
+    if isinstance(found, HttpResponseBase):
+        return found
+    link, guest, _clip = found
+    clips = link.clips.select_related("variant__brief", "review").order_by("pk")
+    return render(request, "review/guest_home.html", {"link": link, "guest": guest, "clips": clips})
+
+
+@require_GET
+def guest_clip(request: HtmxHttpRequest, token: str, clip_uuid: uuid.UUID) -> HttpResponse:
+    found = _guest_clip(request, token, clip_uuid)
+    if isinstance(found, HttpResponseBase):
+        return found
+    link, _guest, clip = found
+    return render(request, "review/guest_clip.html", _guest_context(request, link, clip))
+
+
+@require_GET
+def guest_panel(request: HtmxHttpRequest, token: str, clip_uuid: uuid.UUID) -> HttpResponse:
+    found = _guest_clip(request, token, clip_uuid)
+    if isinstance(found, HttpResponseBase):
+        return found
+    link, _guest, clip = found
+    return render(request, PANEL, _guest_context(request, link, clip))
+
+
+@require_safe
+def guest_video(request: HtmxHttpRequest, token: str, clip_uuid: uuid.UUID) -> HttpResponseBase:
+    """The clip's video for a guest of the link, with HTTP Range (remote storage: a signed
+    URL)."""
+    found = _guest_clip(request, token, clip_uuid)
+    if isinstance(found, HttpResponseBase):
+        return found
+    _link, _guest, clip = found
+    name = clip.file.name
+    if not name or not default_storage.exists(name):
+        raise Http404("file missing")
+    if not isinstance(default_storage, FileSystemStorage):
+        return HttpResponseRedirect(default_storage.url(name))
+    return ranged_file_response(
+        request,
+        file=default_storage.open(name, "rb"),
+        size=default_storage.size(name),
+        content_type="video/mp4",
+        filename=f"clip-{clip.uuid}-v{clip.version}.mp4",
+        last_modified=default_storage.get_modified_time(name),
+    )
+
+
+@require_POST
+def guest_comment(request: HtmxHttpRequest, token: str, clip_uuid: uuid.UUID) -> HttpResponse:
+    """A guest's comment, recorded and audited under the guest's name; 400 for bad input."""
+    found = _guest_clip(request, token, clip_uuid)
+    if isinstance(found, HttpResponseBase):
+        return found
+    link, _guest, clip = found
+    form = CommentForm(request.POST)
+    error, status = "", 200
+    if not form.is_valid():
+        error, status = "Write a comment (times are positive numbers).", 400
+    else:
+        data = form.cleaned_data
+        try:
+            services.comment_add(
+                clip=clip,
+                user=request.user,
+                body=data["body"],
+                at_s=data["at_s"],
+                end_s=data["end_s"],
+                parent_id=data["parent"],
+                drawing=data["drawing"],
+            )
+        except services.ReviewError as exc:
+            error, status = str(exc), 400
+    context = _guest_context(request, link, clip)
+    context.update(comment_error=error, comment_form=form if error else CommentForm())
+    return render(request, COMMENTS, context, status=200 if request.htmx else status)
+
+
+@require_POST
+def guest_decide(request: HtmxHttpRequest, token: str, clip_uuid: uuid.UUID) -> HttpResponse:
+    """A guest's decision, only where the stage lets guests decide (else 403)."""
+    found = _guest_clip(request, token, clip_uuid)
+    if isinstance(found, HttpResponseBase):
+        return found
+    link, _guest, clip = found
+    form = DecisionForm(request.POST)
+    error, status = "", 200
+    if form.is_valid():
+        try:
+            services.review_decide(
+                clip=clip,
+                step_id=form.cleaned_data["step"],
+                user=request.user,
+                outcome=form.cleaned_data["outcome"],
+                note=form.cleaned_data["note"],
+                reason=form.cleaned_data["reason"],
+            )
+        except Review.DoesNotExist:
+            error, status = "This clip is not open for review yet.", 409
+        except services.NotAllowed as exc:
+            error, status = str(exc), 403
+        except services.ReviewError as exc:
+            error, status = str(exc), 409
+        else:
+            form = None
+    else:
+        status = 400
+    context = _guest_context(request, link, clip, form=form, error=error)
+    return render(request, PANEL, context, status=200 if request.htmx else status)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 import pytest
 from django.contrib import admin
 from django.contrib.auth.models import Group
@@ -11,7 +13,14 @@ from django.urls import reverse
 from assets.models import ArchiveRecord
 from generation.audit import audit_record
 from generation.models import GenerationJob, Lease, Membership, WebhookDelivery
-from review.models import Decision, Notification, NotificationPreference, Tag, TagPolicy
+from review.models import (
+    Decision,
+    Notification,
+    NotificationPreference,
+    ShareLink,
+    Tag,
+    TagPolicy,
+)
 from tests.factories import JobFactory, MembershipFactory, ReviewFactory, UserFactory
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("fast_password_hasher")]
@@ -55,6 +64,10 @@ def one_of_everything(superuser) -> None:
     Tag.objects.create(campaign=campaign, name="Hero")
     TagPolicy.objects.create(campaign=campaign, free_tags=True)
     NotificationPreference.objects.create(user=superuser, email="digest")
+    link = ShareLink.objects.create(
+        campaign=campaign, label="Agency", expires_at=review.created_at + timedelta(days=7)
+    )
+    link.clips.add(clip)
     Notification.objects.create(
         recipient=superuser,
         kind="waiting",

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import json
 from datetime import datetime, timedelta
 
 from django import template
@@ -18,3 +19,9 @@ def ago(value: datetime | None, now: datetime | None = None) -> str:
     if now - value < timedelta(minutes=1):
         return "just now"
     return f"{timesince(value, now, depth=1)} ago"
+
+
+@register.filter
+def as_json(value: object) -> str:
+    """JSON text for an HTML attribute (autoescaping then escapes the quotes)."""
+    return json.dumps(value, separators=(",", ":"))

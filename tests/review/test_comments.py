@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 from django.urls import reverse
 
@@ -122,3 +124,50 @@ def test_comment_views(client, clip, member) -> None:
     client.force_login(UserFactory())
     assert client.post(url, {"body": "hi"}).status_code == 404
     assert client.post(resolve).status_code == 404
+
+
+ARROW = {"kind": "arrow", "colour": "#e53e3e", "points": [[0.1, 0.2], [0.5, 0.55556]]}
+
+
+def test_a_drawing_on_the_frame_is_stored_as_vector_shapes(clip, member) -> None:
+    pen = {"kind": "pen", "points": [[0, 0], [0.2, 0.1], [1, 1]]}
+    comment = services.comment_add(
+        clip=clip, user=member, body="move it here", at_s=2.0, drawing=[ARROW, pen]
+    )
+    assert comment.drawing == [
+        {"kind": "arrow", "colour": "#e53e3e", "points": [[0.1, 0.2], [0.5, 0.5556]]},
+        {"kind": "pen", "colour": "#e53e3e", "points": [[0.0, 0.0], [0.2, 0.1], [1.0, 1.0]]},
+    ]
+
+
+@pytest.mark.parametrize(
+    ("drawing", "message"),
+    [
+        ({"kind": "pen"}, "list of at most 50"),
+        ([ARROW] * 51, "list of at most 50"),
+        ([{"kind": "circle", "points": [[0, 0], [1, 1]]}], "pen stroke or an arrow"),
+        ([{"kind": "arrow", "points": [[0, 0], [1, 1], [0.5, 0.5]]}], "arrow has 2–2 points"),
+        ([{"kind": "pen", "points": [[0, 0]]}], "pen has 2–500 points"),
+        ([{"kind": "pen", "points": [[0, 0], [1.5, 0]]}], "fractions of the frame"),
+        ([{"kind": "pen", "points": [[0, 0], ["a", 0]]}], "fractions of the frame"),
+        ([{**ARROW, "colour": "red"}], "colour looks like"),
+    ],
+)
+def test_bad_drawings_are_refused(clip, member, drawing, message) -> None:
+    with pytest.raises(services.ReviewError, match=message):
+        services.comment_add(clip=clip, user=member, body="x", at_s=1.0, drawing=drawing)
+
+
+def test_a_drawing_needs_a_frame_and_the_view_says_what_is_wrong(client, clip, member) -> None:
+    with pytest.raises(services.ReviewError, match="belongs to a frame"):
+        services.comment_add(clip=clip, user=member, body="x", drawing=[ARROW])
+    client.force_login(member)
+    url = reverse("review:clip_comment", args=[clip.uuid])
+    assert client.post(url, {"body": "x", "at_s": "1", "drawing": "{not json"}).status_code == 400
+    bad = client.post(url, {"body": "x", "at_s": "1", "drawing": '[{"kind": "blob"}]'})
+    assert bad.status_code == 400 and b"pen stroke or an arrow" in bad.content
+
+    ok = client.post(
+        url, {"body": "here", "at_s": "1", "drawing": json.dumps([ARROW])}, headers=HTMX
+    )
+    assert "data-drawing=" in ok.content.decode() and "✎ drawing" in ok.content.decode()

@@ -83,3 +83,28 @@ def test_reviews_cannot_be_deleted_in_the_admin() -> None:
     request = RequestFactory().get("/")
     request.user = UserFactory(is_staff=True, is_superuser=True)
     assert admin.site._registry[Review].has_delete_permission(request, review) is False
+
+
+def test_admin_access_follows_model_permissions(client) -> None:
+    from django.contrib.auth.models import Permission
+
+    review = ReviewFactory()
+    staff = UserFactory(is_staff=True)
+    client.force_login(staff)
+    changelist = reverse("admin:review_review_changelist")
+    stage_add = reverse("admin:review_stage_add")
+
+    assert client.get(changelist).status_code == 403
+    assert client.get(stage_add).status_code == 403
+
+    staff.user_permissions.add(
+        Permission.objects.get(codename="view_review"),
+        Permission.objects.get(codename="add_stage"),
+        Permission.objects.get(codename="delete_review"),
+    )
+    assert client.get(changelist).status_code == 200
+    assert client.get(stage_add).status_code == 200
+    # Even with the delete permission a review cannot be deleted: its clip would be stranded.
+    delete = reverse("admin:review_review_delete", args=[review.pk])
+    assert client.post(delete, {"post": "yes"}).status_code == 403
+    assert Review.objects.filter(pk=review.pk).exists()

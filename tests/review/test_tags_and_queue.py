@@ -211,7 +211,7 @@ def test_queue_and_clip_page_query_counts_do_not_grow(client) -> None:
     assert counts[0] == counts[1], counts
 
 
-def test_clip_page_query_count_does_not_grow_with_decisions_and_tags(client) -> None:
+def test_clip_page_query_count_does_not_grow_with_decisions_tags_comments(client) -> None:
     from review.models import Rule
 
     counts = []
@@ -228,10 +228,13 @@ def test_clip_page_query_count_does_not_grow_with_decisions_and_tags(client) -> 
             services.review_approve(review_id=review.pk, user=user, step_id=review.steps.get().pk)
             Tag.objects.create(campaign=campaign, name=f"t{user.pk}")
             services.clips_tag(clips=[review.clip], user=user, name=f"t{user.pk}")
+            thread = services.comment_add(clip=review.clip, user=user, body="hm", at_s=0.5)
+            services.comment_add(clip=review.clip, user=user, body="yes", parent_id=thread.pk)
         client.force_login(people[-1])
         client.get(review.clip.get_absolute_url())
         with CaptureQueriesContext(connection) as queries:
             response = client.get(review.clip.get_absolute_url())
         assert len(response.context["decisions"]) == rows
+        assert len(response.context["comments"]) == rows
         counts.append(len(queries))
     assert counts[0] == counts[1], counts

@@ -436,3 +436,51 @@ def test_an_approved_panel_polls_until_archived(client, no_enqueue) -> None:
     Review.objects.filter(pk=review.pk).update(status=Status.ARCHIVED)
     archived = client.get(panel_url).content.decode()
     assert "hx-trigger" not in archived and "Archived" in archived
+
+
+def test_a_new_version_shows_the_earlier_versions_decisions_and_comments(client, no_enqueue):
+    from tests.factories import JobFactory
+
+    first = ReviewFactory()
+    user = _login(client, first, Membership.Role.APPROVER)
+    services.review_request_changes(
+        review_id=first.pk, user=user, step_id=_step(first), note="Make the logo bigger"
+    )
+    services.comment_add(clip=first.clip, user=user, body="logo here", at_s=1.0)
+    job = JobFactory(variant=first.clip.variant, attempt=2, succeeded=True)
+    second = services.review_open(clip=ClipFactory(job=job))
+
+    page = client.get(second.clip.get_absolute_url()).content.decode()
+
+    assert second.steps.get().stage.position == 1  # a new version starts at the first stage
+    assert 'data-testid="earlier-version"' in page
+    assert "Make the logo bigger" in page and "1 comment" in page
+    assert f'href="{first.clip.get_absolute_url()}"' in page
+
+
+def test_compare_two_versions_side_by_side_and_decide_the_newer(client, no_enqueue) -> None:
+    from tests.factories import JobFactory
+
+    first = ReviewFactory(status=Status.CHANGES_REQUESTED)
+    user = _login(client, first, Membership.Role.APPROVER)
+    job = JobFactory(variant=first.clip.variant, attempt=2, succeeded=True)
+    second = services.review_open(clip=ClipFactory(job=job))
+    url = reverse("review:clip_compare", args=[second.clip.uuid, first.clip.uuid])
+
+    clip_page = client.get(second.clip.get_absolute_url()).content.decode()
+    assert f'href="{url}"' in clip_page
+    response = client.get(url)
+    page = response.content.decode()
+    assert response.status_code == 200
+    assert page.count("data-compare-video") == 2
+    assert f'src="{first.clip.video_url}"' in page and f'src="{second.clip.video_url}"' in page
+    assert f'hx-post="{_decide_url(second)}"' in page  # decide the newer one from here
+    assert page.count("data-audio-toggle") == 2
+
+    client.post(_decide_url(second), {"step": _step(second), "outcome": "approve"})
+    assert Review.objects.get(pk=second.pk).status == Status.APPROVED
+    same = reverse("review:clip_compare", args=[second.clip.uuid, second.clip.uuid])
+    assert client.get(same).status_code == 302
+    client.force_login(UserFactory())
+    assert client.get(url).status_code == 404
+    assert user.pk
