@@ -39,7 +39,7 @@ from assets.streaming import ranged_file_response
 from config.http import HtmxHttpRequest
 from generation.models import Membership
 from generation.selectors import access_campaign, visible_to
-from generation.services import can_create_brief
+from generation.services import LOCALIZABLE_REVIEW_STATES, can_create_brief
 from review import notifications, selectors, services
 from review.forms import (
     CommentForm,
@@ -373,9 +373,13 @@ def _panel_context(
     decisions = panel.decisions if panel else []
     step_id = panel.step.pk if panel and panel.step else ""
     verdicts = [d for d in decisions if d.outcome != "retract"]
+    is_creator = review is not None and can_create_brief(
+        user=request.user, campaign=clip.variant.brief.campaign
+    )
     return {
-        "can_regenerate": closed_with_notes
-        and can_create_brief(user=request.user, campaign=clip.variant.brief.campaign),
+        "can_regenerate": closed_with_notes and is_creator,
+        # A clip pending, in review or approved can be made in other languages (issue 7).
+        "can_localize": is_creator and review.status in LOCALIZABLE_REVIEW_STATES,
         "regenerate_notes": verdicts[-1].note if closed_with_notes and verdicts else "",
         "clip": clip,
         "review": review,

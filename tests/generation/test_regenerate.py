@@ -111,3 +111,41 @@ def test_versions_are_linked_from_the_brief_and_each_clip(rejected, client):
     assert f'<a href="{v1.get_absolute_url()}">v1</a>' in clip_page
     assert "<strong>v2</strong>" in clip_page
     assert "Logo cropped" in clip_page
+
+
+def test_the_clip_page_leads_to_the_edit_first_page_with_the_notes(rejected, client) -> None:
+    client.force_login(_member(rejected, Membership.Role.CREATOR))
+    page = client.get(rejected.clip.get_absolute_url()).content.decode()
+
+    revise = reverse("generation:variant_revise", args=[rejected.clip.variant_id])
+    assert f'href="{revise}?notes=Logo%20cropped"' in page
+    assert "Edit and generate version 2" in page
+    # A rejected clip is not a source for language versions.
+    assert "Make language versions" not in page
+
+
+@pytest.mark.parametrize(
+    ("role", "shown"), [(Membership.Role.CREATOR, True), (Membership.Role.REVIEWER, False)]
+)
+def test_creators_make_language_versions_from_a_clip_in_review(client, role, shown) -> None:
+    review = ReviewFactory(status=Review.Status.PENDING)
+    client.force_login(_member(review, role))
+
+    page = client.get(review.clip.get_absolute_url()).content.decode()
+
+    link = reverse("generation:job_localize", args=[review.clip.job_id])
+    assert (f'href="{link}"' in page) is shown
+
+
+def test_earlier_versions_are_listed_without_a_trailing_separator(client) -> None:
+    first = JobFactory(status=GenerationJob.Status.FAILED)
+    JobFactory(variant=first.variant, attempt=2, status=GenerationJob.Status.FAILED)
+    JobFactory(variant=first.variant, attempt=3)
+    brief = first.variant.brief
+    client.force_login(MembershipFactory(campaign=brief.campaign, role="creator").user)
+
+    page = client.get(brief.get_absolute_url()).content.decode()
+
+    earlier = page.split("Earlier:", 1)[1].split("</p>", 1)[0]
+    assert "v1 (failed)" in earlier and "v2 (failed)" in earlier
+    assert earlier.count("·") == 1 and not earlier.strip().endswith("·")
