@@ -40,11 +40,18 @@ def qc_codes_in(queryset: QuerySet[Clip]) -> list[str]:
     return sorted(codes)
 
 
-def archive_records_for(*, user: Any) -> QuerySet[ArchiveRecord]:
-    """Archive records in campaigns the user belongs to (all for staff), newest first."""
+def archive_records_for(*, user: Any, tag: str = "") -> QuerySet[ArchiveRecord]:
+    """Archive records in campaigns the user belongs to, newest first; `tag` narrows them to
+    clips carrying that tag (case-insensitive).
+
+    The tag filter reads the review app's tag rows through a query path only (no import, so
+    knowledge still points review → assets); the chips shown come from the sidecar itself.
+    """
     qs = ArchiveRecord.objects.select_related(
         "clip__variant__brief__campaign", "clip__job", "archived_by"
     )
+    if tag:
+        qs = qs.filter(clip__clip_tags__tag__name__iexact=tag).distinct()
     return visible_to(qs, user=user, campaign=f"clip__{CLIP_CAMPAIGN}")
 
 

@@ -131,8 +131,9 @@ def clip_thumbnails(request: HtmxHttpRequest, clip_uuid: uuid.UUID) -> HttpRespo
 @require_GET
 @login_required
 def archive_list(request: HtmxHttpRequest) -> HttpResponse:
-    records = selectors.archive_records_for(user=request.user)
-    return render(request, "assets/archive_list.html", {"records": records})
+    tag = request.GET.get("tag", "").strip()[:80]
+    records = selectors.archive_records_for(user=request.user, tag=tag)
+    return render(request, "assets/archive_list.html", {"records": records, "tag": tag})
 
 
 @require_safe

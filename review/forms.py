@@ -60,7 +60,20 @@ class QueueFilterForm(forms.Form):
     language = forms.ChoiceField(choices=[("", "Any language"), *LANGUAGES], required=False)
     aspect = forms.ChoiceField(choices=[("", "Any aspect"), *ASPECT_RATIOS], required=False)
     qc = forms.ChoiceField(
-        choices=[("", "Any QC"), ("findings", "QC findings"), ("passed", "QC passed")],
+        choices=[
+            ("", "Any QC"),
+            ("findings", "QC findings"),
+            ("passed", "QC passed"),
+            ("black", "Black frames"),
+            ("silence", "Silence"),
+            ("freeze", "Frozen picture"),
+            ("loudness", "Loudness off"),
+            ("true_peak", "True peak over"),
+            ("audio_missing", "No audio"),
+            ("duration", "Duration off"),
+            ("aspect_ratio", "Aspect off"),
+            ("resolution", "Resolution off"),
+        ],
         required=False,
     )
     sort = forms.ChoiceField(

@@ -111,6 +111,9 @@ def review_queue(*, user: Any, filters: QueueFilters | None = None) -> QuerySet[
         qs = qs.exclude(clip__qc=[])
     elif filters.qc == "passed":
         qs = qs.filter(clip__qc=[])
+    elif filters.qc:
+        # One kind of finding (black, loudness, ...): the clip's flags are keyed by code.
+        qs = qs.filter(clip__qc_flags__has_key=filters.qc)
     if filters.sort == "due":
         qs = qs.annotate(due_at=Subquery(open_step.values("due_at")[:1]))
     return qs.order_by(*SORTS.get(filters.sort, SORTS["oldest"]))

@@ -382,3 +382,27 @@ def _check_sendfile_ready(result, started, *, status: str, start: int, end: int)
     assert b"".join(result) == VIDEO[start : end + 1]
     result.close()
     assert result.filelike.file.closed
+
+
+def test_archive_list_filters_by_tag_and_shows_the_archived_tags(client) -> None:
+    from review.models import ClipTag, Tag
+
+    hero = _record(ClipFactory(job__variant__brief__title="Hero cut"), stem="a/hero")
+    campaign = hero.clip.variant.brief.campaign
+    other = _record(
+        ClipFactory(job__variant__brief__title="Plain cut", job__variant__brief__campaign=campaign),
+        stem="a/plain",
+    )
+    ClipTag.objects.create(clip=hero.clip, tag=Tag.objects.create(campaign=campaign, name="Hero"))
+    ArchiveRecord.objects.filter(pk=hero.pk).update(provenance={"tags": ["Hero"]})
+    _member_client(client, hero.clip)
+
+    everything = client.get(reverse("assets:archive_list"))
+    assert set(everything.context["records"]) == {hero, other}
+    assert 'href="?tag=Hero">Hero</a>' in everything.content.decode()
+
+    tagged = client.get(reverse("assets:archive_list"), {"tag": "hero"})
+    assert list(tagged.context["records"]) == [hero]
+    nothing = client.get(reverse("assets:archive_list"), {"tag": "Needs VO"})
+    assert list(nothing.context["records"]) == []
+    assert "No archived clip carries the tag “Needs VO”." in nothing.content.decode()

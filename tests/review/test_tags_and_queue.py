@@ -238,3 +238,25 @@ def test_clip_page_query_count_does_not_grow_with_decisions_tags_comments(client
         assert len(response.context["comments"]) == rows
         counts.append(len(queries))
     assert counts[0] == counts[1], counts
+
+
+def test_queue_filters_by_kind_of_qc_finding_and_shows_badges(client, world) -> None:
+    campaign, reviewer, reviews = world
+    client.force_login(reviewer)
+    black, loud = reviews[0].clip, reviews[1].clip
+    black.qc = [{"code": "black", "severity": "warning", "message": "is black from 1.0 s"}]
+    black.qc_flags = {"black": "warning"}
+    black.save()
+    loud.qc = [{"code": "loudness", "severity": "warning", "message": "measures -6.0 LUFS"}]
+    loud.qc_flags = {"loudness": "warning"}
+    loud.save()
+    queue = reverse("review:queue")
+
+    response = client.get(queue, {"qc": "black"})
+    assert [r.pk for r in response.context["reviews"]] == [reviews[0].pk]
+    assert 'data-qc="black"' in response.content.decode()
+    assert [r.pk for r in client.get(queue, {"qc": "loudness"}).context["reviews"]] == [
+        reviews[1].pk
+    ]
+    assert list(client.get(queue, {"qc": "freeze"}).context["reviews"]) == []
+    assert client.get(queue, {"qc": "no_such_check"}).status_code == 400
