@@ -9,8 +9,12 @@ For each size it measures, in the same run and on the same machine:
 - renders: the same animatic renders alone, two at a time (the worker's two lanes), with no
   Django, broker or ingest at all.
 
-and prints pipeline ÷ renders: the cost of everything that is not rendering (broker hops,
-polling, database, ingest). The engine issue's target is at most 1.3.
+- renders + analysis: the same renders each followed by the ingest's own media work (probe, the
+  one-decode analysis, sha256), two at a time, again with no Django or broker;
+
+and prints pipeline ÷ renders (the engine issue's measure, target at most 1.3) and pipeline ÷
+renders + analysis: what the engine itself adds (hops, polling, database, storage) on top of
+the work a clip needs.
 """
 
 from __future__ import annotations
@@ -36,6 +40,29 @@ def _render(request_dict: dict, out: str) -> None:
     from generation.providers.base import GenerationRequest
 
     render_animatic(request=GenerationRequest.from_dict(request_dict), out_path=Path(out))
+
+
+def _render_and_analyse(request_dict: dict, out: str) -> None:
+    _render(request_dict, out)
+    from assets import media
+
+    work = Path(out).with_suffix("")
+    info = media.probe(Path(out))
+    media.analyse(source=Path(out), info=info, work_dir=work)
+    media.sha256_file(Path(out))
+
+
+def work_alone(requests: list[dict], scratch: Path) -> float:
+    """Makespan of the renders plus each clip's media analysis (the ingest's own work)."""
+    started = time.perf_counter()
+    with ProcessPoolExecutor(max_workers=2) as pool:
+        futures = [
+            pool.submit(_render_and_analyse, request, str(scratch / f"w{n}.mp4"))
+            for n, request in enumerate(requests)
+        ]
+        for future in futures:
+            future.result()
+    return time.perf_counter() - started
 
 
 def renders_alone(requests: list[dict], scratch: Path) -> float:
@@ -161,13 +188,20 @@ def main() -> None:
             hooks = HOOKS[: count // 2] if count > 1 else HOOKS[:1]
             seconds, requests = pipeline(count, hooks=hooks, durations=[3])
             render = renders_alone(requests, var)
-            rows.append((count, seconds, render))
+            work = work_alone(requests, var)
+            rows.append((count, seconds, render, work))
     finally:
         worker.terminate()
         worker.wait(30)
-    print(f"{'variants':>8}  {'brief→ready s':>13}  {'renders s':>9}  {'ratio':>5}")
-    for count, seconds, render in rows:
-        print(f"{count:>8}  {seconds:>13.2f}  {render:>9.2f}  {seconds / render:>5.2f}")
+    print(
+        f"{'variants':>8}  {'brief→ready s':>13}  {'renders s':>9}  {'ratio':>5}"
+        f"  {'renders+analysis s':>18}  {'ratio':>5}"
+    )
+    for count, seconds, render, work in rows:
+        print(
+            f"{count:>8}  {seconds:>13.2f}  {render:>9.2f}  {seconds / render:>5.2f}"
+            f"  {work:>18.2f}  {seconds / work:>5.2f}"
+        )
 
 
 if __name__ == "__main__":
