@@ -45,9 +45,19 @@ def model_key(spec: ModelSpec) -> str:
     return f"{spec.provider}:{spec.model}"
 
 
+def unconfigured_providers() -> set[str]:
+    """Providers whose credentials are not set: listed in the form, never used."""
+    return {name for name, cls in providers.provider_classes().items() if not cls().is_configured()}
+
+
 def model_choices() -> list[tuple[str, list[tuple[str, str]]]]:
-    """Every registered model, grouped under its provider's label, as "provider:model"."""
-    labels = {name: cls.label for name, cls in providers.provider_classes().items()}
+    """Every registered model, grouped under its provider's label, as "provider:model"; a
+    provider without credentials says so in its group's label."""
+    missing = unconfigured_providers()
+    labels = {
+        name: f"{cls.label} — not configured" if name in missing else cls.label
+        for name, cls in providers.provider_classes().items()
+    }
     groups: dict[str, list[tuple[str, str]]] = {}
     for spec in all_models():
         if spec.provider not in labels:
@@ -301,6 +311,14 @@ class BriefForm(forms.Form):
         axes = self._clean_axes()
         data["axes"] = axes
         spec = _specs().get(data.get("model", ""))
+        if spec is not None and spec.provider in unconfigured_providers():
+            label = providers.provider_classes()[spec.provider].label
+            self.add_error(
+                "model",
+                f"{label} is not configured on this Greenlight: ops set its credentials in the "
+                "environment (README, Hosted providers). Pick another model meanwhile.",
+            )
+            spec = None
         if spec is not None:
             self._check_model(spec, data)
         uploads = data.get("reference") or []

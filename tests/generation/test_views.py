@@ -370,3 +370,23 @@ def test_brief_detail_query_count_does_not_grow_with_variants(client, headers) -
 
     assert response.content.decode().count('class="variant card"') == 50
     assert counts[0] == counts[1]
+
+
+def test_a_hosted_model_without_credentials_is_shown_and_refused_as_not_configured(
+    client, settings
+) -> None:
+    settings.FAL_KEY = ""
+    campaign = CampaignFactory()
+    client.force_login(_member(campaign))
+    url = reverse("generation:brief_create", args=[campaign.slug])
+
+    page = client.get(url).content.decode()
+    assert "fal.ai — not configured" in page
+
+    response = client.post(url, _form(model="fal:alibaba/happy-horse/text-to-video"))
+    assert response.status_code == 400
+    assert "is not configured on this Greenlight" in response.context["form"].errors["model"][0]
+    assert not Brief.objects.exists()
+
+    settings.FAL_KEY = "key-id:key-secret"
+    assert "fal.ai — not configured" not in client.get(url).content.decode()
