@@ -99,3 +99,16 @@ def test_demo_logins_only_changes_nothing(var_dir, no_enqueue) -> None:
     assert json.loads(saved)["approver"] in output
     assert (var_dir / "demo-logins.json").read_text() == saved
     assert list(get_user_model().objects.values_list("username", "password")) == users_before
+
+
+def test_the_demo_campaign_has_two_gates_with_their_own_deciders(var_dir, no_enqueue) -> None:
+    from review.models import MemberRoles
+    from review.services import campaign_stages
+
+    _demo()
+
+    stages = campaign_stages(campaign=Campaign.objects.get(slug="spring-launch"))
+    assert [(s.name, s.member_roles) for s in stages] == [
+        ("Creative review", MemberRoles.REVIEWERS),
+        ("Brand and legal", MemberRoles.APPROVERS),
+    ]

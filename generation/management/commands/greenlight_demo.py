@@ -80,6 +80,7 @@ class Command(BaseCommand):
         campaign = Campaign.objects.filter(slug="spring-launch").first()
         created = campaign is None
         if created:
+            _two_review_gates()
             campaign = services.campaign_create(
                 name="Spring Launch",
                 slug="spring-launch",
@@ -112,3 +113,32 @@ class Command(BaseCommand):
                     provider=settings.GREENLIGHT_DEFAULT_PROVIDER,
                 ),
             )
+
+
+def _two_review_gates() -> None:
+    """Before the demo campaign is made: a creative gate for its reviewers, then a brand and
+    legal gate for its approvers, so the demo shows that each stage has its own deciders.
+
+    Only the untouched default (the one "Creative review" template a fresh install starts with,
+    decided by reviewers and approvers alike) is replaced; templates ops made are left alone.
+    """
+    # Demo data spans every app; the review app is imported here, at the top of the chain.
+    from review.models import MemberRoles, StageTemplate
+
+    templates = list(StageTemplate.objects.all())
+    default = (
+        len(templates) == 1
+        and templates[0].name == "Creative review"
+        and templates[0].member_roles == MemberRoles.BOTH
+        and not templates[0].decider_groups.exists()
+    )
+    if not default:
+        return
+    templates[0].member_roles = MemberRoles.REVIEWERS
+    templates[0].save(update_fields=["member_roles"])
+    StageTemplate.objects.create(
+        name="Brand and legal",
+        position=2,
+        description="Logo, colours and tone on brand; every claim and on-screen word cleared.",
+        member_roles=MemberRoles.APPROVERS,
+    )
