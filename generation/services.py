@@ -518,17 +518,7 @@ def brief_launch(*, brief: Brief, user: Any, exclude: list[str] | None = None) -
     for variant in variants:
         variant.brief = brief
         request = _request_for(variant, brief, image_url=image_url)
-        jobs.append(
-            GenerationJob(
-                variant=variant,
-                attempt=1,
-                provider=brief.provider,
-                model=brief.model,
-                request=request.as_dict(),
-                cost_estimate_usd=provider.estimate_cost(request),
-                requested_by=user,
-            )
-        )
+        jobs.append(_first_job(variant=variant, request=request, provider=provider, user=user))
     _budget_check(campaign=campaign, extra=sum((j.cost_estimate_usd for j in jobs), Decimal(0)))
     jobs = GenerationJob.objects.bulk_create(jobs)
     brief.status = Brief.Status.LAUNCHED
@@ -660,14 +650,11 @@ def variant_localize(*, job: GenerationJob, user: Any, scripts: dict[str, str]) 
     for variant in made:
         localized = replace(request, language=variant.language, script=variant.script)
         jobs.append(
-            GenerationJob(
+            _first_job(
                 variant=variant,
-                attempt=1,
-                provider=brief.provider,
-                model=brief.model,
-                request=localized.as_dict(),
-                cost_estimate_usd=provider.estimate_cost(localized),
-                requested_by=user,
+                request=localized,
+                provider=provider,
+                user=user,
                 notes=f"{LANGUAGE_NAMES.get(variant.language, variant.language)} version of "
                 f"#{source.position} v{job.attempt}",
             )
@@ -697,6 +684,24 @@ def brief_create(*, campaign: Campaign, user: Any, data: BriefInput) -> Brief:
     """
     brief = brief_draft_save(campaign=campaign, user=user, data=data)
     return brief_launch(brief=brief, user=user)
+
+
+def _first_job(
+    *, variant: Variant, request: GenerationRequest, provider: Any, user: Any, notes: str = ""
+) -> GenerationJob:
+    """An unsaved first attempt of `variant` with its estimate; callers reserve the budget for
+    the batch and bulk-create it."""
+    brief = variant.brief
+    return GenerationJob(
+        variant=variant,
+        attempt=1,
+        provider=brief.provider,
+        model=brief.model,
+        request=request.as_dict(),
+        cost_estimate_usd=provider.estimate_cost(request),
+        requested_by=user,
+        notes=notes,
+    )
 
 
 def _enqueue_submit(job_id: int) -> None:
