@@ -361,6 +361,7 @@ def _panel_context(
     """What the decision panel needs, and nothing more: an htmx decision renders only this.
 
     `review` is the review a decision has just written (not read again)."""
+    just_decided = review is not None
     if review is None:
         review = selectors.review_for_clip(clip=clip)
     else:
@@ -373,13 +374,17 @@ def _panel_context(
     decisions = panel.decisions if panel else []
     step_id = panel.step.pk if panel and panel.step else ""
     verdicts = [d for d in decisions if d.outcome != "retract"]
-    is_creator = review is not None and can_create_brief(
+    # Whether the user is a creator costs a query; the panel a decision returns (the approval
+    # hot path) only needs it when the decision closed the review with notes.
+    localizable = not just_decided and review is not None
+    localizable = localizable and review.status in LOCALIZABLE_REVIEW_STATES
+    is_creator = (closed_with_notes or localizable) and can_create_brief(
         user=request.user, campaign=clip.variant.brief.campaign
     )
     return {
         "can_regenerate": closed_with_notes and is_creator,
         # A clip pending, in review or approved can be made in other languages (issue 7).
-        "can_localize": is_creator and review.status in LOCALIZABLE_REVIEW_STATES,
+        "can_localize": localizable and is_creator,
         "regenerate_notes": verdicts[-1].note if closed_with_notes and verdicts else "",
         "clip": clip,
         "review": review,
