@@ -484,3 +484,17 @@ def test_compare_two_versions_side_by_side_and_decide_the_newer(client, no_enque
     client.force_login(UserFactory())
     assert client.get(url).status_code == 404
     assert user.pk
+
+
+def test_an_htmx_approval_stays_within_its_query_budget(
+    client, no_enqueue, django_assert_max_num_queries
+) -> None:
+    """An approval is the reviewer's hot path: a checked, audited decision and its panel."""
+    review = ReviewFactory()
+    _login(client, review, Membership.Role.APPROVER)
+    data = {"step": _step(review), "outcome": "approve", "note": ""}
+
+    with django_assert_max_num_queries(14):
+        response = client.post(_decide_url(review), data, headers=HTMX)
+
+    assert response.status_code == 200
