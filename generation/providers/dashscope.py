@@ -35,7 +35,7 @@ from generation.providers.base import (
     Submission,
 )
 from generation.providers.capabilities import Audio, Mode, ModelSpec, Price, register, spec_for
-from generation.providers.http import HTTPProvider, is_content_policy
+from generation.providers.http import HTTPProvider, failure_code
 
 NAME = "dashscope"
 SUBMIT_PATH = "services/aigc/video-generation/video-synthesis"
@@ -291,7 +291,7 @@ class DashScopeProvider(HTTPProvider):
             return StatusReport(
                 state=state,
                 error=f"{message} [{code}]",
-                error_code="content_policy" if is_content_policy(code) else code,
+                error_code=failure_code(code),
                 raw=data,
             )
         return StatusReport(

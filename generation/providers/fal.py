@@ -53,7 +53,7 @@ from generation.providers.base import (
     WebhookRejected,
 )
 from generation.providers.capabilities import Audio, Mode, ModelSpec, Price, register, spec_for
-from generation.providers.http import HTTPProvider, error_from_response, is_content_policy
+from generation.providers.http import HTTPProvider, error_from_response, failure_code
 
 NAME = "fal"
 _LLMS = "fal.ai/models/{}/llms.txt"
@@ -467,9 +467,7 @@ class FalProvider(HTTPProvider):
             error = str(exc)
             if exc.code in ("content_policy", "quota"):
                 return error, exc.code
-        if is_content_policy(code):
-            return error, "content_policy"
-        return error, code or "provider_failed"
+        return error, failure_code(code)
 
     # -- result ---------------------------------------------------------------------------------
 
@@ -609,7 +607,7 @@ class FalProvider(HTTPProvider):
                 error += ": " + "; ".join(
                     str(d.get("msg", "")) for d in detail if isinstance(d, dict)
                 )
-                code = "content_policy" if is_content_policy(kind) else (kind or code)
+                code = failure_code(kind, default=code)
             elif isinstance(detail, str):
                 error += f": {detail}"
             report = StatusReport(state=RemoteState.FAILED, error=error, error_code=code, raw=data)

@@ -130,6 +130,14 @@ def is_content_policy(code: str) -> bool:
     return lowered in CONTENT_POLICY_CODES or lowered.startswith("safety")
 
 
+def failure_code(code: str, *, default: str = "provider_failed") -> str:
+    """Greenlight's code for a provider's failure code: every content-policy refusal becomes
+    "content_policy" (so the brief page says why the same way for every provider)."""
+    if not code:
+        return default
+    return "content_policy" if is_content_policy(code) else code
+
+
 def _retry_after(response: httpx.Response) -> float | None:
     # Runway (Stainless SDKs) may send milliseconds; everyone else RFC 9110 Retry-After.
     millis = response.headers.get("retry-after-ms", "").strip()

@@ -30,7 +30,7 @@ from generation.providers.base import (
     Submission,
 )
 from generation.providers.capabilities import Audio, Mode, ModelSpec, Price, register, spec_for
-from generation.providers.http import HTTPProvider, is_content_policy
+from generation.providers.http import HTTPProvider, failure_code
 
 NAME = "runway"
 API_VERSION = "2024-11-06"
@@ -200,7 +200,7 @@ class RunwayProvider(HTTPProvider):
             return StatusReport(
                 state=state,
                 error=f"{reason} [{code}]",
-                error_code="content_policy" if is_content_policy(code) else code,
+                error_code=failure_code(code),
                 raw=data,
             )
         progress = data.get("progress")
