@@ -468,6 +468,34 @@ def decision_panel(request: HtmxHttpRequest, clip_uuid: uuid.UUID) -> HttpRespon
     return render(request, PANEL, _panel_context(request, clip))
 
 
+def _decide(request: HtmxHttpRequest, clip: Clip) -> tuple[DecisionForm | None, Any, str, int]:
+    """Validate the posted decision and record it for `request.user` (a member or a guest).
+
+    Returns (the form to show again or None once recorded, the decision or None, an error for
+    the panel, the status): 400 for bad input, 403 for someone the stage does not name, 409 for
+    a stage that is no longer open (a double click, a quicker colleague) or a closed review.
+    """
+    form = DecisionForm(request.POST)
+    if not form.is_valid():
+        return form, None, "", 400
+    try:
+        decided = services.review_decide(
+            clip=clip,
+            step_id=form.cleaned_data["step"],
+            user=request.user,
+            outcome=form.cleaned_data["outcome"],
+            note=form.cleaned_data["note"],
+            reason=form.cleaned_data["reason"],
+        )
+    except Review.DoesNotExist:
+        return form, None, "This clip is not open for review yet.", 409
+    except services.NotAllowed as exc:
+        return form, None, str(exc), 403
+    except services.ReviewError as exc:
+        return form, None, str(exc), 409
+    return None, decided, "", 200
+
+
 @require_POST
 @login_required
 def clip_decide(request: HtmxHttpRequest, clip_uuid: uuid.UUID) -> HttpResponse:
@@ -477,32 +505,9 @@ def clip_decide(request: HtmxHttpRequest, clip_uuid: uuid.UUID) -> HttpResponse:
     that is no longer open (double click, a colleague was quicker) a 409 saying so.
     """
     clip = access_clip(user=request.user, clip_uuid=clip_uuid)
-    form = DecisionForm(request.POST)
-    error = ""
-    status = 200
-    decided = None
-    if form.is_valid():
-        try:
-            decided = services.review_decide(
-                clip=clip,
-                step_id=form.cleaned_data["step"],
-                user=request.user,
-                outcome=form.cleaned_data["outcome"],
-                note=form.cleaned_data["note"],
-                reason=form.cleaned_data["reason"],
-            )
-        except Review.DoesNotExist:
-            error, status = "This clip is not open for review yet.", 409
-        except services.NotAllowed as exc:
-            error, status = str(exc), 403
-        except services.ReviewError as exc:
-            error, status = str(exc), 409
-        else:
-            form = None
-            if not request.htmx:
-                return redirect(clip)
-    else:
-        status = 400
+    form, decided, error, status = _decide(request, clip)
+    if decided is not None and not request.htmx:
+        return redirect(clip)
     if request.htmx:
         # htmx swaps only 2xx answers; the panel itself carries the error for the reviewer.
         review = decided.review if decided is not None else None
@@ -740,27 +745,6 @@ def guest_decide(request: HtmxHttpRequest, token: str, clip_uuid: uuid.UUID) -> 
     if isinstance(found, HttpResponseBase):
         return found
     link, _guest, clip = found
-    form = DecisionForm(request.POST)
-    error, status = "", 200
-    if form.is_valid():
-        try:
-            services.review_decide(
-                clip=clip,
-                step_id=form.cleaned_data["step"],
-                user=request.user,
-                outcome=form.cleaned_data["outcome"],
-                note=form.cleaned_data["note"],
-                reason=form.cleaned_data["reason"],
-            )
-        except Review.DoesNotExist:
-            error, status = "This clip is not open for review yet.", 409
-        except services.NotAllowed as exc:
-            error, status = str(exc), 403
-        except services.ReviewError as exc:
-            error, status = str(exc), 409
-        else:
-            form = None
-    else:
-        status = 400
+    form, _decided, error, status = _decide(request, clip)
     context = _guest_context(request, link, clip, form=form, error=error)
     return render(request, PANEL, context, status=200 if request.htmx else status)
