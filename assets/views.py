@@ -70,42 +70,48 @@ def clip_video(request: HtmxHttpRequest, clip_uuid: uuid.UUID) -> HttpResponseBa
     )
 
 
-@require_safe
-@login_required
-def clip_poster(request: HtmxHttpRequest, clip_uuid: uuid.UUID) -> HttpResponseBase:
+# A clip's derived files: field -> (content type, file extension).
+_DERIVED = {
+    "poster": ("image/jpeg", "jpg"),
+    "sprite": ("image/jpeg", "jpg"),
+    "waveform": ("image/png", "png"),
+}
+
+
+def _serve_derived(request: HtmxHttpRequest, clip_uuid: uuid.UUID, field: str) -> HttpResponseBase:
+    """Serve one of a clip's derived files to a user who may see the clip."""
     clip = selectors.access_clip(user=request.user, clip_uuid=clip_uuid)
+    content_type, extension = _DERIVED[field]
     return _serve(
         request,
         "default",
-        clip.poster.name,
-        content_type="image/jpeg",
-        filename=f"clip-{clip.uuid}-poster.jpg",
+        getattr(clip, field).name,
+        content_type=content_type,
+        filename=f"clip-{clip.uuid}-{field}.{extension}",
+    )
+
+
+@require_safe
+@login_required
+def clip_poster(request: HtmxHttpRequest, clip_uuid: uuid.UUID) -> HttpResponseBase:
+    return _serve_derived(
+        request, clip_uuid, "poster", content_type="image/jpeg", suffix="poster.jpg"
     )
 
 
 @require_safe
 @login_required
 def clip_sprite(request: HtmxHttpRequest, clip_uuid: uuid.UUID) -> HttpResponseBase:
-    clip = selectors.access_clip(user=request.user, clip_uuid=clip_uuid)
-    return _serve(
-        request,
-        "default",
-        clip.sprite.name,
-        content_type="image/jpeg",
-        filename=f"clip-{clip.uuid}-sprite.jpg",
+    return _serve_derived(
+        request, clip_uuid, "sprite", content_type="image/jpeg", suffix="sprite.jpg"
     )
 
 
 @require_safe
 @login_required
 def clip_waveform(request: HtmxHttpRequest, clip_uuid: uuid.UUID) -> HttpResponseBase:
-    clip = selectors.access_clip(user=request.user, clip_uuid=clip_uuid)
-    return _serve(
-        request,
-        "default",
-        clip.waveform.name,
-        content_type="image/png",
-        filename=f"clip-{clip.uuid}-waveform.png",
+    return _serve_derived(
+        request, clip_uuid, "waveform", content_type="image/png", suffix="waveform.png"
     )
 
 
