@@ -94,25 +94,19 @@ def _serve_derived(request: HtmxHttpRequest, clip_uuid: uuid.UUID, field: str) -
 @require_safe
 @login_required
 def clip_poster(request: HtmxHttpRequest, clip_uuid: uuid.UUID) -> HttpResponseBase:
-    return _serve_derived(
-        request, clip_uuid, "poster", content_type="image/jpeg", suffix="poster.jpg"
-    )
+    return _serve_derived(request, clip_uuid, "poster")
 
 
 @require_safe
 @login_required
 def clip_sprite(request: HtmxHttpRequest, clip_uuid: uuid.UUID) -> HttpResponseBase:
-    return _serve_derived(
-        request, clip_uuid, "sprite", content_type="image/jpeg", suffix="sprite.jpg"
-    )
+    return _serve_derived(request, clip_uuid, "sprite")
 
 
 @require_safe
 @login_required
 def clip_waveform(request: HtmxHttpRequest, clip_uuid: uuid.UUID) -> HttpResponseBase:
-    return _serve_derived(
-        request, clip_uuid, "waveform", content_type="image/png", suffix="waveform.png"
-    )
+    return _serve_derived(request, clip_uuid, "waveform")
 
 
 @require_safe
