@@ -14,6 +14,7 @@ from django.conf import settings
 
 from assets import services
 from assets.models import Clip
+from generation.audit import audit_record
 from generation.leases import lease_run, work_reconcile
 from generation.models import Lease
 
@@ -52,3 +53,18 @@ def reconcile_clips() -> dict[str, int]:
         give_up=_fail_clip,
         deadline_s=settings.GREENLIGHT_INGEST_DEADLINE,
     )
+
+
+@shared_task(soft_time_limit=LIMITS["ingest"][0], time_limit=LIMITS["ingest"][1])
+def reanalyse_clip(clip_id: int, actor_id: int | None = None) -> None:
+    """Analyse a ready clip again (ops asked in the admin); a failure keeps the old analysis
+    and is recorded in the audit trail for ops to see."""
+    from django.contrib.auth import get_user_model
+
+    actor = get_user_model().objects.filter(pk=actor_id).first() if actor_id else None
+    try:
+        services.clip_reanalyse(clip_id=clip_id, actor=actor)
+    except services.ReanalyseError as exc:
+        clip = Clip.objects.filter(pk=clip_id).first()
+        if clip is not None:
+            audit_record(action="clip.reanalyse_failed", obj=clip, actor=actor, reason=str(exc))

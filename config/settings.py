@@ -227,6 +227,7 @@ CELERY_TASK_ROUTES = {
     "generation.tasks.drive_job": {"queue": "providers"},
     "generation.tasks.cancel_remote": {"queue": "providers"},
     "assets.tasks.ingest_clip": {"queue": "media"},
+    "assets.tasks.reanalyse_clip": {"queue": "media"},
     "review.tasks.archive_review": {"queue": "archive"},
 }
 # (soft, hard) time limits in seconds per kind of task. Every inner timeout (an ffmpeg run,

@@ -12,6 +12,7 @@ from django.urls import reverse
 
 from assets import services
 from assets.models import Clip
+from assets.tasks import reanalyse_clip
 from generation.models import AuditEvent
 from tests.factories import ClipFactory, UserFactory
 
@@ -39,7 +40,7 @@ def _stored_names() -> list[str]:
 
 
 def test_reanalyse_action_replaces_the_derived_files(
-    client, qc_media, django_capture_on_commit_callbacks
+    client, qc_media, django_capture_on_commit_callbacks, no_enqueue
 ) -> None:
     clip = _ingested(qc_media.clean)
     old = clip.derived_names()
@@ -47,7 +48,6 @@ def test_reanalyse_action_replaces_the_derived_files(
     admin_user = UserFactory(is_staff=True, is_superuser=True)
     client.force_login(admin_user)
 
-    # The old files are deleted on commit, after the clip points at the new ones.
     with django_capture_on_commit_callbacks(execute=True):
         response = client.post(
             reverse("admin:assets_clip_changelist"),
@@ -58,7 +58,16 @@ def test_reanalyse_action_replaces_the_derived_files(
     assert response.status_code == 200
     shown = [str(m) for m in response.context["messages"]]
     assert f"clip {failed.uuid} is failed, not ready" in shown
-    assert "Re-analysed 1 clip(s)." in shown
+    assert (
+        "Queued 1 clip(s) for re-analysis; the worker replaces their derived files and QC "
+        "in a moment." in shown
+    )
+    # The decode runs in the worker (media queue), not in the admin's request.
+    assert no_enqueue == [("assets.tasks.reanalyse_clip", (clip.pk, admin_user.pk))]
+    assert clip.derived_names() == old
+    # The old files are deleted on commit, after the clip points at the new ones.
+    with django_capture_on_commit_callbacks(execute=True):
+        reanalyse_clip(clip.pk, admin_user.pk)
     clip.refresh_from_db()
     new = clip.derived_names()
     assert len(new) == 4 and set(new).isdisjoint(old)
@@ -78,3 +87,13 @@ def test_clip_changelist_shows_loudness_and_qc(client, qc_media) -> None:
     content = response.content.decode()
     assert "loudness, true_peak" in content
     assert str(clip.uuid) in content
+
+
+def test_a_reanalysis_that_cannot_run_is_recorded_for_ops() -> None:
+    clip = ClipFactory(status=Clip.Status.FAILED, sha256="")
+    actor = UserFactory(is_staff=True)
+
+    reanalyse_clip(clip.pk, actor.pk)
+
+    event = AuditEvent.objects.get(action="clip.reanalyse_failed")
+    assert (event.actor, event.data["reason"]) == (actor, f"clip {clip.uuid} is failed, not ready")
