@@ -294,6 +294,12 @@ def job_drive(*, job_id: int, token: str, owner: str) -> float | None:
     if not lease_take(kind=JOB, object_id=job_id, token=token, owner=owner):
         log.info("job %s: message with a stale token or a held lease ignored", job_id)
         return None
+    if not GenerationJob.objects.filter(pk=job_id).exists():
+        # A message for a job that is gone (deleted, or from another database's run): let the
+        # lease go; the reconciler finishes a lease whose work no longer exists.
+        log.warning("job %s: no such job; message ignored", job_id)
+        lease_release(kind=JOB, object_id=job_id, owner=owner)
+        return None
     try:
         with lease_heartbeat(kind=JOB, object_id=job_id, owner=owner):
             wait = _advance(job_id)

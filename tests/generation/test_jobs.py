@@ -739,3 +739,15 @@ def test_a_provider_at_its_concurrency_limit_waits_without_counting_a_retry(
     GenerationJob.objects.filter(provider_request_id="fake-busy").update(status=Status.FAILED)
     jobs.job_drive(job_id=job.pk, token=_drives(no_enqueue)[-1][1], owner="t2")
     assert len(fake.submit_calls) == 1
+
+
+def test_a_message_for_a_job_that_is_gone_is_ignored_and_cleaned_up(no_enqueue) -> None:
+    assert jobs.job_drive(job_id=987654, token="", owner="t1") is None
+
+    lease = Lease.objects.get(kind=JOB, object_id=987654)
+    assert (lease.owner, lease.done) == ("", False)
+    # The reconciler finishes a lease whose job does not exist, sending nothing.
+    an_hour_ago = timezone.now() - timedelta(hours=1)
+    Lease.objects.filter(pk=lease.pk).update(expires_at=an_hour_ago, taken_at=an_hour_ago)
+    assert jobs.jobs_reconcile() == {"redriven": 0, "gave_up": 0}
+    assert Lease.objects.get(pk=lease.pk).done and _drives(no_enqueue) == []

@@ -75,6 +75,9 @@ def _all_final(brief) -> Callable[[], list[GenerationJob] | None]:
     when the worker stops)."""
 
     def check():
+        # Beat's reconciler runs in production; here the wait runs it, so a message lost
+        # between tests (a shared broker) is re-driven as it would be there.
+        jobs_reconcile()
         jobs = _jobs(brief)
         if not jobs or any(j.status not in FINAL for j in jobs):
             return None
