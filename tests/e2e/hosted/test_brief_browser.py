@@ -15,7 +15,6 @@ import pytest
 from assets.models import Clip
 from generation.models import Brief, GenerationJob, Membership
 from tests.factories import PASSWORD, CampaignFactory, MembershipFactory
-from tests.fakes.fixtures import fake_video, fal_fake  # noqa: F401, F811
 
 pytestmark = [pytest.mark.e2e, pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
@@ -44,7 +43,7 @@ def test_pick_happyhorse_on_fal_see_its_limits_launch_and_get_the_clip_by_webhoo
     fal_fake,
     live_server,
     browser,
-    shots,  # noqa: F811
+    shots,
 ):
     fal_fake.polls_per_state = 10**6  # polling alone never sees it finish: the webhook must
     fal_fake.complete_after_s = 1.0
