@@ -36,7 +36,12 @@ if env.bool("USE_X_FORWARDED_PROTO", default=False):
 SESSION_COOKIE_SECURE = CSRF_COOKIE_SECURE = env.bool("SECURE_COOKIES", default=not DEBUG)
 SECURE_SSL_REDIRECT = env.bool("SECURE_SSL_REDIRECT", default=False)
 SECURE_HSTS_SECONDS = env.int("SECURE_HSTS_SECONDS", default=0)
-GREENLIGHT_BASE_URL = env.str("GREENLIGHT_BASE_URL", default="http://127.0.0.1:8000")
+# Absolute links (emails, webhooks) start here; `make run` on another address
+# (GREENLIGHT_ADDR=host:port) links to that address unless this is set.
+GREENLIGHT_BASE_URL = env.str(
+    "GREENLIGHT_BASE_URL",
+    default=f"http://{env.str('GREENLIGHT_ADDR', default='127.0.0.1:8000')}",
+).rstrip("/")
 
 INSTALLED_APPS = [
     "django.contrib.admin",

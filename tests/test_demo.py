@@ -1,7 +1,11 @@
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 from io import StringIO
+from pathlib import Path
 
 import pytest
 from django.contrib.auth import get_user_model
@@ -112,3 +116,26 @@ def test_the_demo_campaign_has_two_gates_with_their_own_deciders(var_dir, no_enq
         ("Creative review", MemberRoles.REVIEWERS),
         ("Brand and legal", MemberRoles.APPROVERS),
     ]
+
+
+def test_the_base_url_follows_the_address_make_run_serves(tmp_path) -> None:
+    """`GREENLIGHT_ADDR=127.0.0.1:8100 make run` prints and emails links to port 8100."""
+    root = Path(__file__).resolve().parents[1]
+    code = "from django.conf import settings; print(settings.GREENLIGHT_BASE_URL)"
+
+    def base_url(**extra: str) -> str:
+        env = {k: v for k, v in os.environ.items() if k != "GREENLIGHT_BASE_URL"}
+        env.update(DJANGO_SETTINGS_MODULE="config.settings", GREENLIGHT_VAR_DIR=str(tmp_path))
+        env.pop("GREENLIGHT_ADDR", None)
+        env.update(extra)
+        run = [sys.executable, "-c", f"import django; django.setup(); {code}"]
+        return subprocess.run(
+            run, cwd=root, env=env, capture_output=True, text=True, check=True
+        ).stdout.strip()
+
+    assert base_url() == "http://127.0.0.1:8000"
+    assert base_url(GREENLIGHT_ADDR="127.0.0.1:8100") == "http://127.0.0.1:8100"
+    assert (
+        base_url(GREENLIGHT_ADDR="127.0.0.1:8100", GREENLIGHT_BASE_URL="https://gl.example/")
+        == "https://gl.example"
+    )
