@@ -89,6 +89,9 @@ class Campaign(models.Model):
     def __str__(self) -> str:
         return self.name
 
+    def get_absolute_url(self) -> str:
+        return reverse("generation:campaign_detail", args=[self.slug])
+
     def clean(self) -> None:
         super().clean()
         values = (self.loudness_target_lufs, self.loudness_tolerance_lu, self.true_peak_max_dbtp)
