@@ -262,6 +262,10 @@ def test_a_cut_is_never_generated_from_a_prompt(people, tmp_path, sent):
 
     with pytest.raises(RequestRejected, match="assemble it again"):
         job_create(variant=cut, requested_by=creator)
+    from generation.services import BriefNotReady, localize_check
+
+    with pytest.raises(BriefNotReady, match="a cut has no language versions"):
+        localize_check(job=cut.jobs.get())
 
 
 # --- joining: stream copy, re-encode, failure -------------------------------------------------
