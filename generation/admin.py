@@ -8,9 +8,11 @@ from generation.models import (
     GenerationJob,
     Lease,
     Membership,
+    SequencePart,
     Variant,
     WebhookDelivery,
 )
+from generation.providers.base import ProviderError
 from generation.statemachine import InvalidTransition
 
 
@@ -41,6 +43,20 @@ class CampaignAdmin(admin.ModelAdmin):
     list_filter = ["created_at"]
     prepopulated_fields = {"slug": ["name"]}
     inlines = [MembershipInline]
+    fieldsets = [
+        (None, {"fields": ["name", "slug", "description", "created_by"]}),
+        ("Generation", {"fields": ["budget_usd", "briefs_need_approval"]}),
+        (
+            "Loudness window (QC)",
+            {
+                "fields": ["loudness_target_lufs", "loudness_tolerance_lu", "true_peak_max_dbtp"],
+                "description": "What QC holds this campaign's clips to. Leave a field blank "
+                "for the platform default (-14 LUFS ±2 LU, true peak at most -1 dBTP for "
+                "social unless ops changed it). New values apply to clips analysed from now "
+                "on; re-analyse a clip to check it again.",
+            },
+        ),
+    ]
 
 
 @admin.register(Membership)
@@ -74,9 +90,23 @@ class BriefAdmin(admin.ModelAdmin):
 @admin.register(Variant)
 class VariantAdmin(admin.ModelAdmin):
     list_display = ["brief", "position", "aspect_ratio", "duration_s", "language", "resolution"]
-    list_filter = ["aspect_ratio", "language", "resolution"]
+    list_filter = ["aspect_ratio", "language", "resolution", "is_cut"]
     search_fields = ["brief__title", "prompt", "hook"]
     list_select_related = ["brief"]
+
+
+class SequencePartInline(admin.TabularInline):
+    """The shot versions a cut joined, in order (recorded when it was assembled)."""
+
+    model = SequencePart
+    fk_name = "cut"
+    extra = 0
+    fields = ["position", "shot"]
+    readonly_fields = fields
+    can_delete = False
+
+    def has_add_permission(self, request, obj=None) -> bool:
+        return False
 
 
 @admin.register(GenerationJob)
@@ -118,6 +148,7 @@ class GenerationJobAdmin(admin.ModelAdmin):
         "updated_at",
     ]
     actions = ["cancel_jobs", "retry_jobs"]
+    inlines = [SequencePartInline]
 
     @admin.action(description="Cancel selected jobs", permissions=["change"])
     def cancel_jobs(self, request, queryset):
@@ -142,7 +173,8 @@ class GenerationJobAdmin(admin.ModelAdmin):
             try:
                 services.job_create(variant=variant, requested_by=request.user)
                 queued += 1
-            except (services.VersionInProgress, services.BudgetExceeded) as exc:
+            except (services.VersionInProgress, services.BudgetExceeded, ProviderError) as exc:
+                # A cut refuses (it is assembled again from its shots, on the brief page).
                 self.message_user(request, f"{variant}: {exc}", messages.WARNING)
         self.message_user(request, f"Queued {queued} new attempt(s).")
 

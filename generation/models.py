@@ -4,7 +4,8 @@ import uuid
 from decimal import Decimal
 
 from django.conf import settings
-from django.core.validators import MinValueValidator
+from django.core.exceptions import ValidationError
+from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.db.models import Q
 from django.urls import reverse
@@ -33,6 +34,32 @@ class Campaign(models.Model):
     members = models.ManyToManyField(
         settings.AUTH_USER_MODEL, through="Membership", related_name="campaigns", blank=True
     )
+    # The loudness window QC holds this campaign's clips to (assets.services.delivery_spec);
+    # blank means the GREENLIGHT_LOUDNESS_* / GREENLIGHT_TRUE_PEAK_MAX_DBTP setting.
+    loudness_target_lufs = models.FloatField(
+        "loudness target (LUFS)",
+        null=True,
+        blank=True,
+        validators=[MinValueValidator(-40.0), MaxValueValidator(-5.0)],
+        help_text="Integrated loudness (EBU R128) clips should reach, from -40 to -5 LUFS, "
+        "e.g. -14 for social, -23 for broadcast. Blank: the platform default.",
+    )
+    loudness_tolerance_lu = models.FloatField(
+        "loudness tolerance (LU)",
+        null=True,
+        blank=True,
+        validators=[MinValueValidator(0.5), MaxValueValidator(10.0)],
+        help_text="How far either side of the target is still in the window, from 0.5 to 10 "
+        "LU. Blank: the platform default.",
+    )
+    true_peak_max_dbtp = models.FloatField(
+        "maximum true peak (dBTP)",
+        null=True,
+        blank=True,
+        validators=[MinValueValidator(-12.0), MaxValueValidator(0.0)],
+        help_text="Highest true peak allowed, from -12 to 0 dBTP, e.g. -1 for social, -2 for "
+        "broadcast. Blank: the platform default.",
+    )
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
@@ -40,12 +67,52 @@ class Campaign(models.Model):
 
     class Meta:
         ordering = ["name"]
+        constraints = [
+            # The same ranges as the validators, so a write that skips the form is refused too.
+            models.CheckConstraint(
+                condition=Q(loudness_target_lufs__isnull=True)
+                | Q(loudness_target_lufs__gte=-40.0, loudness_target_lufs__lte=-5.0),
+                name="campaign_loudness_target_range",
+            ),
+            models.CheckConstraint(
+                condition=Q(loudness_tolerance_lu__isnull=True)
+                | Q(loudness_tolerance_lu__gte=0.5, loudness_tolerance_lu__lte=10.0),
+                name="campaign_loudness_tolerance_range",
+            ),
+            models.CheckConstraint(
+                condition=Q(true_peak_max_dbtp__isnull=True)
+                | Q(true_peak_max_dbtp__gte=-12.0, true_peak_max_dbtp__lte=0.0),
+                name="campaign_true_peak_range",
+            ),
+        ]
 
     def __str__(self) -> str:
         return self.name
 
     def get_absolute_url(self) -> str:
         return reverse("generation:campaign_detail", args=[self.slug])
+
+    def clean(self) -> None:
+        super().clean()
+        values = (self.loudness_target_lufs, self.loudness_tolerance_lu, self.true_peak_max_dbtp)
+        if all(v is None for v in values) or any(isinstance(v, str) for v in values):
+            return  # nothing set, or a field already failed to parse
+        target = _or_default(self.loudness_target_lufs, "GREENLIGHT_LOUDNESS_TARGET_LUFS")
+        tolerance = _or_default(self.loudness_tolerance_lu, "GREENLIGHT_LOUDNESS_TOLERANCE_LU")
+        peak = _or_default(self.true_peak_max_dbtp, "GREENLIGHT_TRUE_PEAK_MAX_DBTP")
+        # A window that starts above the peak limit asks for sound no clip can deliver:
+        # integrated loudness sits below the true peak.
+        if target - tolerance > peak:
+            raise ValidationError(
+                {
+                    "loudness_target_lufs": f"the window starts at {target - tolerance:g} LUFS, "
+                    f"above the {peak:g} dBTP true-peak limit: no clip could meet both"
+                }
+            )
+
+
+def _or_default(value: float | None, setting: str) -> float:
+    return float(getattr(settings, setting)) if value is None else float(value)
 
 
 class Membership(models.Model):
@@ -178,6 +245,10 @@ class Variant(models.Model):
     # Multi-shot briefs: which shot of its cell this variant is (1-based); the cell's shots
     # share one seed and are reviewed one by one.
     shot_index = models.PositiveSmallIntegerField(null=True, blank=True)
+    # Multi-shot briefs: the cut of one cell (its approved shots joined in order). Each of its
+    # jobs is one assembly by the local `sequence` provider; `SequencePart` rows say which
+    # shot versions it joined. `cell_key` is the cell's key (the shots carry `<key>-<n>`).
+    is_cut = models.BooleanField(default=False, editable=False)
     # A language version: the job whose clip it localizes (same picture prompt, seed and
     # references, this language's script).
     source_job = models.ForeignKey(
@@ -192,6 +263,16 @@ class Variant(models.Model):
         ordering = ["brief", "position"]
         constraints = [
             models.UniqueConstraint(fields=["brief", "position"], name="variant_unique_position"),
+            # One cut per cell: every later assembly is a new version (job) of it.
+            models.UniqueConstraint(
+                fields=["brief", "cell_key"],
+                condition=Q(is_cut=True),
+                name="variant_one_cut_per_cell",
+            ),
+            models.CheckConstraint(
+                condition=Q(is_cut=False) | Q(shot_index__isnull=True),
+                name="variant_cut_is_not_a_shot",
+            ),
         ]
 
     def __str__(self) -> str:
@@ -205,6 +286,8 @@ class Variant(models.Model):
             named = [self.hook]
         if self.shot_index:
             parts.append(f"shot {self.shot_index}")
+        if self.is_cut:
+            parts.append("cut")
         return " · ".join([*named, *parts])
 
     @property
@@ -347,6 +430,29 @@ class GenerationJob(StatusMachine, models.Model):
     @property
     def idempotency_key(self) -> str:
         return f"greenlight-{self.key}"
+
+
+class SequencePart(models.Model):
+    """One shot version a cut joined, at its place in the cut (1-based).
+
+    `cut` is the assembly (a job of the `sequence` provider on the cell's cut variant); `shot`
+    is the exact version of the shot joined, so a later version of a shot never changes a cut
+    already made. The shot's clip is `shot.clip`.
+    """
+
+    cut = models.ForeignKey(GenerationJob, on_delete=models.CASCADE, related_name="sequence_parts")
+    position = models.PositiveSmallIntegerField()
+    shot = models.ForeignKey(GenerationJob, on_delete=models.PROTECT, related_name="used_in_cuts")
+
+    class Meta:
+        ordering = ["cut", "position"]
+        constraints = [
+            models.UniqueConstraint(fields=["cut", "position"], name="sequence_part_unique"),
+            models.CheckConstraint(condition=Q(position__gte=1), name="sequence_part_from_one"),
+        ]
+
+    def __str__(self) -> str:
+        return f"part {self.position} of job {self.cut_id}: job {self.shot_id}"
 
 
 class Lease(models.Model):

@@ -587,6 +587,8 @@ def localize_check(*, job: GenerationJob) -> None:
 
     The clip and its review live in later apps; they are reached by relation name only.
     """
+    if job.variant.is_cut:
+        raise BriefNotReady("a cut has no language versions: make them of its shots")
     clip = getattr(job, "clip", None)
     review = getattr(clip, "review", None) if clip is not None else None
     if review is None or review.status not in LOCALIZABLE_REVIEW_STATES:
@@ -724,9 +726,17 @@ def job_create(
     The new version takes a fresh seed, so it looks different, unless `seed` pins one (pass
     `variant.seed` to keep the last). Locks the variant row so two requests cannot both take
     the next attempt number. Raises VersionInProgress while an earlier attempt is still
-    active and BudgetExceeded when the estimate does not fit the campaign's budget.
+    active, BudgetExceeded when the estimate does not fit the campaign's budget and
+    RequestRejected for a cut (a new cut is assembled: `generation.sequences`).
     """
     brief = variant.brief
+    if variant.is_cut:
+        # A cut is joined from its shots, never generated from a prompt.
+        raise RequestRejected(
+            "a cut is not generated: approve new versions of its shots, then assemble it again "
+            "on the brief page",
+            code="cut_not_generated",
+        )
     locked = Variant.objects.select_for_update().get(pk=variant.pk)
     active = variant.jobs.filter(status__in=GenerationJob.ACTIVE).order_by("attempt").first()
     if active is not None:

@@ -14,5 +14,7 @@ urlpatterns = [
     path("variants/<int:pk>/regenerate/", views.variant_regenerate, name="variant_regenerate"),
     path("variants/<int:pk>/revise/", views.variant_revise, name="variant_revise"),
     path("versions/<int:pk>/languages/", views.job_localize, name="job_localize"),
+    path("briefs/<int:pk>/cuts/", views.brief_cuts, name="brief_cuts"),
+    path("briefs/<int:pk>/cuts/<slug:cell_key>/assemble/", views.cut_assemble, name="cut_assemble"),
     path("hooks/<slug:provider>/", webhooks.provider_webhook, name="provider_webhook"),
 ]

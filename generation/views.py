@@ -405,3 +405,55 @@ class LoginView(auth_views.LoginView):
         context = super().get_context_data(**kwargs)
         context["demo_logins"] = (settings.VAR_DIR / "demo-logins.json").exists()
         return context
+
+
+# --- Cuts of multi-shot briefs ---------------------------------------------------------------
+
+
+def _cuts_panel(request: HtmxHttpRequest, brief, **extra) -> HttpResponse:
+    context = {
+        "brief": brief,
+        "can_create": services.can_create_brief(user=request.user, campaign=brief.campaign),
+        **extra,
+    }
+    return render(request, "generation/brief_cuts.html#cuts-panel", context)
+
+
+@require_GET
+@login_required
+def brief_cuts(request: HtmxHttpRequest, pk: int) -> HttpResponse:
+    """The brief page's cuts panel; polling stops (286) once no cut is being made."""
+    from generation import sequences
+
+    brief = selectors.access_brief(user=request.user, brief_id=pk)
+    response = _cuts_panel(request, brief)
+    if not any(cell.assembling for cell in sequences.brief_cells(brief=brief)):
+        return HttpResponseStopPolling(response.content)
+    return response
+
+
+@require_POST
+@login_required
+def cut_assemble(request: HtmxHttpRequest, pk: int, cell_key: str) -> HttpResponse:
+    """Join a cell's approved shots into its next cut (in the worker); a repeat does nothing."""
+    brief = selectors.access_brief(user=request.user, brief_id=pk)
+    if not services.can_create_brief(user=request.user, campaign=brief.campaign):
+        raise HttpForbidden("only creators on this campaign may assemble cuts")
+    from generation import sequences
+
+    try:
+        made = sequences.cut_assemble(brief=brief, cell_key=cell_key, user=request.user)
+    except sequences.CutRefused as exc:
+        level, text = "error", f"Not assembled: {exc}."
+    else:
+        version = f"Cut v{made.job.attempt}"
+        if made.created:
+            level, text = "success", f"{version} is being assembled from the approved shots."
+        elif made.job.status in GenerationJob.ACTIVE:
+            level, text = "info", f"{version} is already being assembled."
+        else:
+            level, text = "info", f"{version} already joins these shot versions."
+    if request.htmx:
+        return _cuts_panel(request, brief, cut_message=text, cut_level=level)
+    getattr(messages, level)(request, text)
+    return redirect(f"{brief.get_absolute_url()}#cuts")

@@ -25,6 +25,7 @@ from assets.models import Clip
 from assets.services import clip_archive
 from generation.audit import audit_record
 from generation.models import Campaign, Membership
+from generation.sequences import cut_parts
 from review import notifications
 from review.models import (
     ClipTag,
@@ -386,7 +387,7 @@ def review_provenance(*, review: Review) -> dict[str, Any]:
     variant = clip.variant
     brief = variant.brief
     decisions = review.decisions.select_related("user", "stage").order_by("created_at", "pk")
-    return {
+    provenance = {
         "schema": "greenlight.archive/1",
         "campaign": {"slug": brief.campaign.slug, "name": brief.campaign.name},
         "brief": {
@@ -429,6 +430,33 @@ def review_provenance(*, review: Review) -> dict[str, Any]:
         ],
         "approved_at": review.decided_at,
         "tags": sorted(ClipTag.objects.filter(clip=clip).values_list("tag__name", flat=True)),
+    }
+    if variant.is_cut:
+        provenance["sequence"] = _sequence_provenance(job=job)
+    return provenance
+
+
+def _sequence_provenance(*, job) -> dict[str, Any]:
+    """The shot clips a cut joined, in order, and how they were joined."""
+    join = (job.result or {}).get("raw", {}).get("join", {})
+    return {
+        "join": join.get("mode", ""),
+        "differences": join.get("differences", []),
+        "parts": [
+            {
+                "position": part.position,
+                "shot": part.shot.variant.shot_index,
+                "variant": part.shot.variant.position,
+                "version": part.shot.attempt,
+                "clip": str(part.shot.clip.uuid),
+                "sha256": part.shot.clip.sha256,
+                "duration_s": part.shot.clip.duration_s,
+                "provider": part.shot.provider,
+                "model": part.shot.model,
+                "approved": part.shot.clip.review.status in ("approved", "archived"),
+            }
+            for part in cut_parts(job=job)
+        ],
     }
 
 

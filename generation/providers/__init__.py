@@ -17,6 +17,13 @@ def provider_classes() -> dict[str, type[Provider]]:
     return {cls.name: cls for cls in classes}
 
 
+def internal_provider_classes() -> dict[str, type[Provider]]:
+    """Providers Greenlight drives itself and never offers to briefs (the cut's join)."""
+    from generation.providers.sequence import SequenceProvider
+
+    return {SequenceProvider.name: SequenceProvider}
+
+
 def provider_names() -> list[tuple[str, str]]:
     """Return (name, label) pairs for every known provider, for forms and admin."""
     return [(name, cls.label) for name, cls in provider_classes().items()]
@@ -25,6 +32,6 @@ def provider_names() -> list[tuple[str, str]]:
 def get_provider(name: str) -> Provider:
     """Return a provider instance by name; an unknown name is a ProviderError."""
     try:
-        return provider_classes()[name]()
+        return (provider_classes() | internal_provider_classes())[name]()
     except KeyError:
         raise ProviderError(f"unknown provider {name!r}", code="unknown_provider") from None
