@@ -197,6 +197,47 @@ def recently_decided(*, user: Any, limit: int = 10) -> QuerySet[Review]:
     return qs.order_by("-decided_at", "-pk")[:limit]
 
 
+# What deciding on the clip page reads of the clip and its variant, brief and campaign: the
+# decision, its notifications and the decision panel use these columns and no others (the
+# JSON analysis, the job and the brief's matrix stay in the database).
+DECIDE_FIELDS = (
+    "clip_id",
+    "status",
+    "stage_id",
+    "created_at",
+    "updated_at",
+    "decided_at",
+    "clip__uuid",
+    "clip__job_id",
+    "clip__variant_id",
+    "clip__version",
+    "clip__status",
+    "clip__qc",
+    "clip__variant__position",
+    "clip__variant__language",
+    "clip__variant__brief_id",
+    "clip__variant__brief__title",
+    "clip__variant__brief__created_by_id",
+    "clip__variant__brief__campaign_id",
+    "clip__variant__brief__campaign__name",
+    "clip__variant__brief__campaign__slug",
+)
+
+
+def review_to_decide(*, user: Any, clip_uuid: Any) -> QuerySet[Review]:
+    """The review of clip `clip_uuid` if the user may see it, for `review_decide` to lock.
+
+    A queryset, not a row: the service locks the review and reads its clip, variant, brief
+    and campaign in the one query that also checks the user's membership. Empty for a clip
+    the user may not see and for a clip whose review has not opened; the caller tells the two
+    apart (404 or 409) only when it is empty.
+    """
+    qs = Review.objects.filter(clip__uuid=clip_uuid).select_related(
+        "clip__variant__brief__campaign"
+    )
+    return visible_to(qs, user=user, campaign=REVIEW_CAMPAIGN).only(*DECIDE_FIELDS)
+
+
 def review_for_clip(*, clip: Clip) -> Review | None:
     """The clip's review with its stage; None before the clip is ready."""
     review = Review.objects.filter(clip=clip).select_related("stage").first()
@@ -256,8 +297,12 @@ def review_panel(*, review: Review, user: Any) -> Panel:
     mine = None
     if step is not None:
         step.stage = next(s for s in stages if s.pk == step.stage_id)
-        deciders = list(stage_deciders(stage=step.stage))
-        verdicts = step_verdicts(step=step)
+        deciders = getattr(step, "panel_deciders", None)
+        if deciders is None:
+            deciders = list(stage_deciders(stage=step.stage))
+        # `decisions` are every row of the review: the step's verdicts need no query of their own.
+        own = [d for d in decisions if d.step_id == step.pk]
+        verdicts = step_verdicts(step=step, decisions=own)
         waiting_for = [u for u in deciders if u.pk not in verdicts]
         mine = verdicts.get(user.pk)
     named = any(u.pk == user.pk for u in deciders)

@@ -468,12 +468,16 @@ def decision_panel(request: HtmxHttpRequest, clip_uuid: uuid.UUID) -> HttpRespon
     return render(request, PANEL, _panel_context(request, clip))
 
 
-def _decide(request: HtmxHttpRequest, clip: Clip) -> tuple[DecisionForm | None, Any, str, int]:
-    """Validate the posted decision and record it for `request.user` (a member or a guest).
+def _decide(
+    request: HtmxHttpRequest, clip: Clip | None = None, reviews: Any = None
+) -> tuple[DecisionForm | None, Any, str, int]:
+    """Validate the posted decision and record it for `request.user` (a member or a guest) on
+    the review of `clip`, or on the one review of the queryset `reviews`.
 
     Returns (the form to show again or None once recorded, the decision or None, an error for
     the panel, the status): 400 for bad input, 403 for someone the stage does not name, 409 for
-    a stage that is no longer open (a double click, a quicker colleague) or a closed review.
+    a stage that is no longer open (a double click, a quicker colleague), a closed review, or
+    no review (for `reviews`, also a clip the user may not see: the caller checks that).
     """
     form = DecisionForm(request.POST)
     if not form.is_valid():
@@ -481,6 +485,7 @@ def _decide(request: HtmxHttpRequest, clip: Clip) -> tuple[DecisionForm | None, 
     try:
         decided = services.review_decide(
             clip=clip,
+            reviews=reviews,
             step_id=form.cleaned_data["step"],
             user=request.user,
             outcome=form.cleaned_data["outcome"],
@@ -504,14 +509,19 @@ def clip_decide(request: HtmxHttpRequest, clip_uuid: uuid.UUID) -> HttpResponse:
     Bad input is a 400 with the form's errors, a user the stage does not name a 403, a stage
     that is no longer open (double click, a colleague was quicker) a 409 saying so.
     """
+    reviews = selectors.review_to_decide(user=request.user, clip_uuid=clip_uuid)
+    form, decided, error, status = _decide(request, reviews=reviews)
+    if decided is not None:
+        # The review was locked with the clip columns its panel shows (one query).
+        review = decided.review
+        if not request.htmx:
+            return redirect(review.clip)
+        return render(request, PANEL, _panel_context(request, review.clip, review=review))
+    # Not recorded: a clip the user may not see is a 404 whatever was posted.
     clip = access_clip(user=request.user, clip_uuid=clip_uuid)
-    form, decided, error, status = _decide(request, clip)
-    if decided is not None and not request.htmx:
-        return redirect(clip)
     if request.htmx:
         # htmx swaps only 2xx answers; the panel itself carries the error for the reviewer.
-        review = decided.review if decided is not None else None
-        context = _panel_context(request, clip, form=form, error=error, review=review)
+        context = _panel_context(request, clip, form=form, error=error)
         return render(request, PANEL, context)
     context = _clip_context(request, clip, form=form, error=error)
     return render(request, "review/clip_detail.html", context, status=status)

@@ -494,7 +494,41 @@ def test_an_htmx_approval_stays_within_its_query_budget(
     _login(client, review, Membership.Role.APPROVER)
     data = {"step": _step(review), "outcome": "approve", "note": ""}
 
-    with django_assert_max_num_queries(14):
+    with django_assert_max_num_queries(APPROVAL_BUDGET):
         response = client.post(_decide_url(review), data, headers=HTMX)
 
     assert response.status_code == 200
+    assert Review.objects.get(pk=review.pk).status == Status.APPROVED
+
+
+# session, user; the review locked with its clip (checked visible); the campaign's stages, the
+# review's steps, the stage's deciders, its decisions; the decision, step, review and audit
+# rows; BEGIN and COMMIT.
+APPROVAL_BUDGET = 13
+
+
+def test_an_approval_that_opens_the_next_stage_stays_within_its_query_budget(
+    client, no_enqueue, django_assert_max_num_queries
+) -> None:
+    """Passing a stage opens the next: its step, its deciders (read once for the notification
+    and the panel), their notifications, and the panel showing who is now awaited."""
+    review = ReviewFactory()
+    campaign = review.clip.variant.brief.campaign
+    services.stage_add(campaign=campaign, name="Brand", member_roles="approver")
+    approver = _login(client, review, Membership.Role.APPROVER)
+    MembershipFactory(campaign=campaign, role=Membership.Role.APPROVER)
+    data = {"step": _step(review), "outcome": "approve", "note": ""}
+
+    # + the next step and its deciders, their notification preferences and open digests,
+    # the notification rows, the next stage's commenters, and the reject reasons of the form
+    # the panel now offers (this approver decides at Brand too); nothing is read twice.
+    with django_assert_max_num_queries(APPROVAL_BUDGET + 7):
+        response = client.post(_decide_url(review), data, headers=HTMX)
+
+    assert response.status_code == 200
+    content = response.content.decode()
+    assert "Brand" in content
+    review.refresh_from_db()
+    assert review.status == Status.IN_REVIEW and review.stage.name == "Brand"
+    assert 'data-testid="waiting-for"' in content
+    assert approver.get_username() in content
