@@ -263,7 +263,8 @@ def review_decide(
     variant, brief and campaign (a guest's page does), or by `reviews`, a queryset narrowed to
     that one review with its clip, variant, brief and campaign (the clip page passes the review
     of the clip it names among those the user may see: the visibility check and the lock are
-    one query; Review.DoesNotExist when there is none).
+    one query, which also reads the user's campaign role as `member_role`; Review.DoesNotExist
+    when there is none).
 
     The decision is taken from what this transaction read after the lock and wrote; the
     review carries it for the caller's panel (`campaign_stages`, `panel_steps`,
@@ -302,8 +303,13 @@ def review_decide(
         raise ReviewError("that stage is not part of this review")
     if not step.is_open or not review.is_open:
         raise ReviewClosed(ALREADY_DECIDED)
-    step.panel_deciders = list(stage_deciders(stage=step.stage))
-    deciders = {u.pk for u in step.panel_deciders}
+    if step.stage.rule == Rule.ANY and getattr(review, "member_role", None) in step.stage.roles:
+        # At an "any one" stage only this user's right to decide counts, and the lock query
+        # read the user's campaign role: a member in one of the stage's roles decides there.
+        deciders = {user.pk}
+    else:
+        step.panel_deciders = list(stage_deciders(stage=step.stage))
+        deciders = {u.pk for u in step.panel_deciders}
     as_guest = (
         user.pk not in deciders
         and step.stage.guests_decide
