@@ -391,7 +391,9 @@ def _panel_context(
         "panel": panel,
         "decisions": decisions,
         "can_decide": bool(panel and panel.can_decide),
-        "form": form or DecisionForm(initial={"step": step_id}),
+        # Only a panel that offers the decision renders the form (none after an approval).
+        "form": form
+        or (DecisionForm(initial={"step": step_id}) if panel and panel.can_decide else None),
         "error": error,
         "decide_url": reverse("review:clip_decide", args=[clip.uuid]),
         "panel_url": reverse("review:decision_panel", args=[clip.uuid]),
