@@ -5,7 +5,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.db.models import Count, Exists, OuterRef, Prefetch, Q, QuerySet
+from django.db.models import Count, Exists, OuterRef, Prefetch, Q, QuerySet, Subquery
+from django.db.models.functions import Coalesce
 from django.http import Http404
 
 from generation.models import Brief, Campaign, GenerationJob, Variant
@@ -74,10 +75,28 @@ def briefs_for_campaign(*, campaign: Campaign) -> QuerySet[Brief]:
 
 def brief_rows(*, ids: list[int]) -> list[Brief]:
     """One page of briefs, in the order of `ids`, with author and variant count."""
+    # A count per row, not a GROUP BY over every column of the brief and its author.
+    counts = (
+        Variant.objects.filter(brief=OuterRef("pk"))
+        .order_by()
+        .values("brief")
+        .annotate(n=Count("pk"))
+        .values("n")
+    )
     rows = (
         Brief.objects.filter(pk__in=ids)
         .select_related("created_by")
-        .annotate(variant_count=Count("variants"))
+        .annotate(variant_count=Coalesce(Subquery(counts), 0))
+        # The list shows these; the brief's JSON (axes, scripts, shots…) is not decoded.
+        .only(
+            "campaign_id",
+            "title",
+            "status",
+            "provider",
+            "model",
+            "created_at",
+            "created_by__username",
+        )
     )
     by_id = {row.pk: row for row in rows}
     return [by_id[pk] for pk in ids if pk in by_id]
