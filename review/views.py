@@ -219,6 +219,14 @@ def queue_bulk_tag(request: HtmxHttpRequest) -> HttpResponse:
 COMMENTS_PAGE_SIZE = 50
 
 
+def _query_without(request: HtmxHttpRequest, param: str) -> str:
+    """The request's query string without `param`: what one list's page links keep of the
+    page's other lists (the clip page pages its comments and its decisions apart)."""
+    query = request.GET.copy()
+    query.pop(param, None)
+    return query.urlencode()
+
+
 def _comments_context(
     request: HtmxHttpRequest, clip: Clip, form: CommentForm | None = None, error: str = ""
 ) -> dict:
@@ -228,8 +236,9 @@ def _comments_context(
     return {
         "clip": clip,
         "comment_page": page,
+        "comment_query": _query_without(request, "cpage"),
         "comments": list(page.object_list),
-        "markers": selectors.comment_markers(clip=clip),
+        "markers": selectors.comment_markers(clip=clip, per_page=COMMENTS_PAGE_SIZE),
         "comment_form": form or CommentForm(),
         "can_comment": services.can_comment(user=request.user, clip=clip),
         "can_resolve": True,
@@ -275,7 +284,14 @@ def clip_comment(request: HtmxHttpRequest, clip_uuid: uuid.UUID) -> HttpResponse
         )
     if error:
         return HttpResponse(error, status=status, content_type="text/plain; charset=utf-8")
-    return redirect(f"{clip.get_absolute_url()}#comment-{comment.pk}")
+    return redirect(_comment_url(clip, comment))
+
+
+def _comment_url(clip: Clip, comment: Comment) -> str:
+    """The clip page at the page of the comment list that shows `comment` (or its thread)."""
+    pages = selectors.comment_pages(clip=clip, per_page=COMMENTS_PAGE_SIZE)
+    page = pages.get(comment.parent_id or comment.pk, 1)
+    return f"{clip.get_absolute_url()}?cpage={page}#comment-{comment.pk}"
 
 
 @require_POST
@@ -299,7 +315,7 @@ def comment_resolve(request: HtmxHttpRequest, comment_id: int, action: str) -> H
     clip = access_clip(user=request.user, clip_uuid=comment.clip.uuid)
     if request.htmx:
         return render(request, COMMENTS, _comments_context(request, clip))
-    return redirect(f"{clip.get_absolute_url()}#comment-{comment.pk}")
+    return redirect(_comment_url(clip, comment))
 
 
 def _tags_context(request: HtmxHttpRequest, clip: Clip, error: str = "") -> dict:
@@ -366,7 +382,10 @@ def _panel_context(
         review = selectors.review_for_clip(clip=clip)
     else:
         review.clip = clip
-    panel = selectors.review_panel(review=review, user=request.user) if review else None
+    panel = None
+    if review is not None:
+        page = request.GET.get("dpage")
+        panel = selectors.review_panel(review=review, user=request.user, page=page)
     closed_with_notes = review is not None and review.status in (
         review.Status.REJECTED,
         review.Status.CHANGES_REQUESTED,
@@ -397,6 +416,7 @@ def _panel_context(
         "error": error,
         "decide_url": reverse("review:clip_decide", args=[clip.uuid]),
         "panel_url": reverse("review:decision_panel", args=[clip.uuid]),
+        "decision_query": _query_without(request, "dpage"),
     }
 
 

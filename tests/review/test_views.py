@@ -10,7 +10,9 @@ from django.utils import timezone
 
 from generation.models import Membership
 from review import services
-from review.models import Decision, Review, Stage, StageStep
+from review.models import Comment, Decision, Review, Stage, StageStep
+from review.selectors import DECISIONS_PAGE_SIZE
+from review.views import COMMENTS_PAGE_SIZE
 from tests.factories import (
     ClipFactory,
     MembershipFactory,
@@ -591,3 +593,85 @@ def test_an_approval_that_opens_the_next_stage_stays_within_its_query_budget(
     assert review.status == Status.IN_REVIEW and review.stage.name == "Brand"
     assert 'data-testid="waiting-for"' in content
     assert approver.get_username() in content
+
+
+# --- the clip page's lists: decisions and comments, paged apart -------------------------------
+
+
+def _clip_page_with(n: int, user):
+    """A clip whose open review has `n` decisions (by `n` users) and `n` comment threads,
+    each at its own frame with a drawing; `user` is an approver of the campaign."""
+    review = ReviewFactory(clip__fps=25.0, clip__duration_s=100.0)
+    campaign = review.clip.variant.brief.campaign
+    MembershipFactory(campaign=campaign, user=user, role=Membership.Role.APPROVER)
+    step = review.steps.get()
+    for n_ in range(n):
+        author = MembershipFactory(campaign=campaign, role=Membership.Role.REVIEWER).user
+        Decision.objects.create(
+            review=review, step=step, stage=review.stage, user=author, outcome="approve"
+        )
+        Comment.objects.create(
+            clip=review.clip,
+            author=author,
+            body=f"thread {n_}",
+            start_frame=n_ * 25,
+            fps=25.0,
+            drawing=[{"kind": "arrow", "colour": "#e53e3e", "points": [[0.1, 0.1], [0.2, 0.2]]}],
+        )
+    return review
+
+
+def test_the_clip_page_costs_the_same_with_1_and_60_decisions_and_comments(client) -> None:
+    user = UserFactory()
+    client.force_login(user)
+    counts, pages = [], []
+    for n in (1, 60):
+        review = _clip_page_with(n, user)
+        url = review.clip.get_absolute_url()
+        client.get(url)  # warm the session
+        with CaptureQueriesContext(connection) as queries:
+            response = client.get(url)
+        assert response.status_code == 200
+        counts.append(len(queries))
+        pages.append(response.content.decode())
+    assert counts[0] == counts[1], counts
+
+    big = pages[1]
+    assert big.count('data-testid="comment"') == COMMENTS_PAGE_SIZE
+    # Every thread keeps its marker on the timeline (with its drawing), whatever page is open.
+    assert big.count('data-testid="lane-marker"') == 60
+    assert big.count("data-drawing=") == 60
+    last = Comment.objects.filter(body="thread 59").get()
+    assert f'cpage=2#comment-{last.pk}"' in big
+    assert big.count('class="decisions"') == 1 and big.count("<blockquote>") == 0
+    panel = big[big.index('id="decision-panel"') : big.index("</aside>")]
+    assert panel.count('class="badge approve"') == DECISIONS_PAGE_SIZE
+    assert 'aria-label="Decision pages"' in panel and 'href="?dpage=2#decision-panel"' in panel
+    assert 'aria-label="Comment pages"' in big and 'href="?cpage=2#comments-panel"' in big
+
+
+def test_each_list_of_the_clip_page_pages_on_its_own(client) -> None:
+    user = UserFactory()
+    client.force_login(user)
+    review = _clip_page_with(COMMENTS_PAGE_SIZE + 1, user)
+
+    page = client.get(review.clip.get_absolute_url(), {"dpage": 3, "cpage": 2}).content.decode()
+
+    panel = page[page.index('id="decision-panel"') : page.index("</aside>")]
+    assert panel.count('class="badge approve"') == COMMENTS_PAGE_SIZE + 1 - 2 * DECISIONS_PAGE_SIZE
+    assert page.count('data-testid="comment"') == 1
+    # Each list's links keep the other list's page.
+    assert 'href="?cpage=2&amp;dpage=2#decision-panel"' in panel
+    assert 'href="?dpage=3&amp;cpage=1#comments-panel"' in page
+
+
+def test_a_plain_comment_post_lands_on_the_page_that_shows_it(client) -> None:
+    user = UserFactory()
+    client.force_login(user)
+    review = _clip_page_with(COMMENTS_PAGE_SIZE, user)
+    url = reverse("review:clip_comment", args=[review.clip.uuid])
+
+    response = client.post(url, {"body": "one more", "at_s": "3.0"})
+
+    comment = Comment.objects.get(body="one more")
+    assert response["Location"].endswith(f"?cpage=2#comment-{comment.pk}")
