@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.db.models import Count, Exists, OuterRef, Prefetch, Q, QuerySet, Subquery
+from django.db.models import Count, Exists, F, OuterRef, Prefetch, Q, QuerySet, Subquery
 from django.db.models.functions import Coalesce
 from django.http import Http404
 
@@ -125,23 +125,32 @@ def brief_variants(*, brief: Brief, ids: list[int] | None = None) -> list[Varian
     return variants
 
 
-def variant_language_links(*, variants: list[Variant]) -> None:
+def variant_language_links(*, variants: list[Variant], per_page: int) -> None:
     """Set `localized_from` (the source variant) and `language_versions` on each variant, in
-    two queries whatever the page: a source or a language version may sit on another page.
-
-    Each linked variant is a light row (pk, position, language, source job).
+    two queries whatever the page: a source or a language version may sit on another page, so
+    each linked variant (a light row) carries `page_number`, its page of the brief's variants
+    in position order (`per_page` a page), counted in SQL.
     """
     job_ids = [job.pk for v in variants for job in v.jobs.all()]
     source_ids = [v.source_job_id for v in variants if v.source_job_id]
-    light = ("pk", "brief_id", "position", "language", "source_job_id")
-    versions = Variant.objects.filter(source_job_id__in=job_ids).only(*light).order_by("position")
+    before = (
+        Variant.objects.filter(brief_id=OuterRef("brief_id"), position__lt=OuterRef("position"))
+        .order_by()
+        .values("brief_id")
+        .annotate(n=Count("pk"))
+        .values("n")
+    )
+    light = Variant.objects.only("pk", "brief_id", "position", "language", "source_job_id")
+    light = light.annotate(rank=Coalesce(Subquery(before), 0))
+    versions = light.filter(source_job_id__in=job_ids).order_by("position")
     sources = {
-        job.pk: job.variant
-        for job in GenerationJob.objects.filter(pk__in=source_ids).select_related("variant")
+        v.source_of: v for v in light.filter(jobs__in=source_ids).annotate(source_of=F("jobs__pk"))
     }
     by_job: dict[int, list[Variant]] = {}
     for version in versions:
         by_job.setdefault(version.source_job_id, []).append(version)
+    for linked in [*sources.values(), *(v for vs in by_job.values() for v in vs)]:
+        linked.page_number = linked.rank // per_page + 1
     for variant in variants:
         variant.localized_from = sources.get(variant.source_job_id)
         variant.language_versions = [

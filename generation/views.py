@@ -230,11 +230,7 @@ def brief_detail(request: HtmxHttpRequest, pk: int) -> HttpResponse:
         request.GET.get("page")
     )
     variants = selectors.brief_variants(brief=brief, ids=list(page.object_list))
-    selectors.variant_language_links(variants=variants)
-    for variant in variants:
-        for linked in [variant.localized_from, *variant.language_versions]:
-            if linked is not None:
-                linked.page_number = (linked.position - 1) // VARIANTS_PAGE_SIZE + 1
+    selectors.variant_language_links(variants=variants, per_page=VARIANTS_PAGE_SIZE)
     progress = selectors.brief_progress(brief=brief)
     context = {
         "brief": brief,
