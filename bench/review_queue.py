@@ -37,9 +37,10 @@ def configure(database_url: str | None, var_dir: Path) -> None:
     call_command("migrate", verbosity=0, interactive=False)
 
 
-def build_campaign(*, slug: str, clips: int, decider):
+def build_campaign(*, slug: str, clips: int, decider, creator=None):
     """A campaign with one brief and `clips` ready clips waiting at its first stage for
-    `decider`, written with bulk inserts."""
+    `decider`, written with bulk inserts. The brief is `creator`'s (a creator member of the
+    campaign) when given, else the decider's."""
     from django.db import transaction
 
     from assets.models import Clip
@@ -49,9 +50,11 @@ def build_campaign(*, slug: str, clips: int, decider):
     with transaction.atomic():
         campaign = Campaign.objects.create(name=slug.title(), slug=slug)
         Membership.objects.create(campaign=campaign, user=decider, role="approver")
+        if creator is not None:
+            Membership.objects.create(campaign=campaign, user=creator, role="creator")
         stage = Stage.objects.get(campaign=campaign)  # copied from the templates
         brief = Brief.objects.create(
-            campaign=campaign, title=f"{slug} brief", prompt="p", created_by=decider
+            campaign=campaign, title=f"{slug} brief", prompt="p", created_by=creator or decider
         )
         variants = Variant.objects.bulk_create(
             Variant(

@@ -5,6 +5,7 @@ from django.contrib import messages
 from django.contrib.auth import views as auth_views
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied as HttpForbidden
+from django.core.paginator import Paginator
 from django.db.models import Count
 from django.http import HttpResponse
 from django.shortcuts import redirect, render
@@ -36,16 +37,26 @@ def home(request: HtmxHttpRequest) -> HttpResponse:
     return render(request, "generation/home.html", {"campaigns": campaigns})
 
 
+BRIEFS_PAGE_SIZE = 50
+VARIANTS_PAGE_SIZE = 24
+
+
 @require_GET
 @login_required
 def campaign_detail(request: HtmxHttpRequest, slug: str) -> HttpResponse:
+    """The campaign's briefs, newest first, a page at a time (ids are counted and paged; only
+    the page's rows are read with their authors and variant counts)."""
     campaign = selectors.access_campaign(user=request.user, slug=slug)
+    page = Paginator(selectors.briefs_for_campaign(campaign=campaign), BRIEFS_PAGE_SIZE).get_page(
+        request.GET.get("page")
+    )
     return render(
         request,
         "generation/campaign_detail.html",
         {
             "campaign": campaign,
-            "briefs": selectors.briefs_for_campaign(campaign=campaign),
+            "page": page,
+            "briefs": selectors.brief_rows(ids=list(page.object_list)),
             "can_create": services.can_create_brief(user=request.user, campaign=campaign),
             "spend": services.campaign_spend(campaign=campaign),
         },
@@ -212,13 +223,19 @@ def brief_launch(request: HtmxHttpRequest, pk: int) -> HttpResponse:
 @require_GET
 @login_required
 def brief_detail(request: HtmxHttpRequest, pk: int) -> HttpResponse:
+    """The brief and one page of its variants; htmx polls the `variant-progress` partial of the
+    same page, whose counts cover every variant (SQL), until nothing is active (286)."""
     brief = selectors.access_brief(user=request.user, brief_id=pk)
-    variants = selectors.brief_variants(brief=brief)
-    _link_language_versions(variants)
-    progress = selectors.brief_progress(variants=variants)
+    page = Paginator(selectors.brief_variant_ids(brief=brief), VARIANTS_PAGE_SIZE).get_page(
+        request.GET.get("page")
+    )
+    variants = selectors.brief_variants(brief=brief, ids=list(page.object_list))
+    selectors.variant_language_links(variants=variants, per_page=VARIANTS_PAGE_SIZE)
+    progress = selectors.brief_progress(brief=brief)
     context = {
         "brief": brief,
         "variants": variants,
+        "page": page,
         "progress": progress,
         "axes": brief.axis_list,
         "prompt_parts": template_parse_safe(brief.prompt),
@@ -236,18 +253,6 @@ def brief_detail(request: HtmxHttpRequest, pk: int) -> HttpResponse:
             return stop
         return response
     return render(request, "generation/brief_detail.html", context)
-
-
-def _link_language_versions(variants: list) -> None:
-    """Set `localized_from` and `language_versions` on each variant, from the prefetched jobs
-    (no extra query), so a clip and its language versions show together."""
-    by_job = {job.pk: v for v in variants for job in v.jobs.all()}
-    for variant in variants:
-        variant.localized_from = by_job.get(variant.source_job_id)
-        variant.language_versions = []
-    for variant in variants:
-        if variant.localized_from is not None:
-            variant.localized_from.language_versions.append(variant)
 
 
 def template_parse_safe(template: str) -> list[tuple[str, str | None]]:

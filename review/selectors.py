@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from django.core.paginator import Paginator
 from django.db.models import CharField, Count, F, OuterRef, Prefetch, Q, QuerySet, Subquery
 from django.db.models.functions import Cast
 
@@ -197,6 +198,53 @@ def recently_decided(*, user: Any, limit: int = 10) -> QuerySet[Review]:
     return qs.order_by("-decided_at", "-pk")[:limit]
 
 
+# What deciding on the clip page reads of the clip and its variant, brief and campaign: the
+# decision, its notifications and the decision panel use these columns and no others (the
+# JSON analysis, the job and the brief's matrix stay in the database).
+DECIDE_FIELDS = (
+    "clip_id",
+    "status",
+    "stage_id",
+    "created_at",
+    "updated_at",
+    "decided_at",
+    "clip__uuid",
+    "clip__job_id",
+    "clip__variant_id",
+    "clip__version",
+    "clip__status",
+    "clip__qc",
+    "clip__variant__position",
+    "clip__variant__language",
+    "clip__variant__brief_id",
+    "clip__variant__brief__title",
+    "clip__variant__brief__created_by_id",
+    "clip__variant__brief__campaign_id",
+    "clip__variant__brief__campaign__name",
+    "clip__variant__brief__campaign__slug",
+)
+
+
+def review_to_decide(*, user: Any, clip_uuid: Any) -> QuerySet[Review]:
+    """The review of clip `clip_uuid` if the user may see it, for `review_decide` to lock.
+
+    A queryset, not a row: the service locks the review and reads its clip, variant, brief,
+    campaign and the user's role there in the one query that also checks the membership.
+    Empty for a clip the user may not see and for a clip whose review has not opened; the
+    caller tells the two apart (404 or 409) only when it is empty.
+    """
+    qs = Review.objects.filter(clip__uuid=clip_uuid).select_related(
+        "clip__variant__brief__campaign"
+    )
+    # The role comes from the membership row the visibility filter joined (one per user and
+    # campaign): it spares an "any one" stage the query for its deciders.
+    return (
+        visible_to(qs, user=user, campaign=REVIEW_CAMPAIGN)
+        .annotate(member_role=F(f"{REVIEW_CAMPAIGN}__memberships__role"))
+        .only(*DECIDE_FIELDS)
+    )
+
+
 def review_for_clip(*, clip: Clip) -> Review | None:
     """The clip's review with its stage; None before the clip is ready."""
     review = Review.objects.filter(clip=clip).select_related("stage").first()
@@ -212,6 +260,9 @@ class StageRow:
     decisions: list[Decision] = field(default_factory=list)
 
 
+DECISIONS_PAGE_SIZE = 20
+
+
 @dataclass
 class Panel:
     """What the decision panel shows one user: every stage, who decides, who is still due."""
@@ -224,10 +275,17 @@ class Panel:
     mine: Decision | None
     can_decide: bool
     decisions: list[Decision]
+    decision_page: Any = None
 
 
-def review_panel(*, review: Review, user: Any) -> Panel:
-    """The review's stages (passed, open, still to come) and decisions, in fixed queries."""
+def review_panel(*, review: Review, user: Any, page: Any = None) -> Panel:
+    """The review's stages (passed, open, still to come) and one page of its decisions
+    (`page`, oldest first, DECISIONS_PAGE_SIZE a page), grouped by stage, in fixed queries.
+
+    The review's decisions are read in one query (or come from the decision just taken): the
+    open step's verdicts need its rows, and one review's rows are few (its deciders × its
+    stages, plus retractions); only the page's rows are rendered.
+    """
     stages = getattr(review, "campaign_stages", None)
     if stages is None:
         campaign_id = review.clip.variant.brief.campaign_id
@@ -245,10 +303,12 @@ def review_panel(*, review: Review, user: Any) -> Panel:
     for decision in decisions:
         if decision.stage_id in by_id:
             decision.stage = by_id[decision.stage_id]
+    decision_page = Paginator(decisions, DECISIONS_PAGE_SIZE).get_page(page)
+    shown = list(decision_page.object_list)
     rows = []
     for stage in stages:
         step = steps.get(stage.pk)
-        step_decisions = [d for d in decisions if step is not None and d.step_id == step.pk]
+        step_decisions = [d for d in shown if step is not None and d.step_id == step.pk]
         rows.append(StageRow(stage=stage, step=step, decisions=step_decisions))
     step = next((s for s in steps.values() if s.is_open), None)
     deciders: list[Any] = []
@@ -256,8 +316,12 @@ def review_panel(*, review: Review, user: Any) -> Panel:
     mine = None
     if step is not None:
         step.stage = next(s for s in stages if s.pk == step.stage_id)
-        deciders = list(stage_deciders(stage=step.stage))
-        verdicts = step_verdicts(step=step)
+        deciders = getattr(step, "panel_deciders", None)
+        if deciders is None:
+            deciders = list(stage_deciders(stage=step.stage))
+        # `decisions` are every row of the review: the step's verdicts need no query of their own.
+        own = [d for d in decisions if d.step_id == step.pk]
+        verdicts = step_verdicts(step=step, decisions=own)
         waiting_for = [u for u in deciders if u.pk not in verdicts]
         mine = verdicts.get(user.pk)
     named = any(u.pk == user.pk for u in deciders)
@@ -273,6 +337,7 @@ def review_panel(*, review: Review, user: Any) -> Panel:
         mine=mine,
         can_decide=can_decide,
         decisions=decisions,
+        decision_page=decision_page,
     )
 
 
@@ -317,13 +382,29 @@ def clip_comments(*, clip: Clip) -> QuerySet[Comment]:
     )
 
 
-def comment_markers(*, clip: Clip) -> list[Comment]:
-    """Every timecoded thread of the clip, light enough for the lane under the video."""
-    return list(
+def comment_pages(*, clip: Clip, per_page: int) -> dict[int, int]:
+    """Thread id → the page of the clip's comment list (oldest first) that shows it."""
+    order = Comment.objects.filter(clip=clip, parent__isnull=True).order_by("created_at", "pk")
+    return {pk: n // per_page + 1 for n, pk in enumerate(order.values_list("pk", flat=True))}
+
+
+def comment_markers(*, clip: Clip, per_page: int) -> list[Comment]:
+    """Every timecoded thread of the clip, light enough for the lane under the video, each
+    with `page_number`: the page of the comment list (`per_page` threads, oldest first) that
+    shows it, so a marker links to its thread wherever the list is paged.
+
+    The lane shows every marker whatever page of the list is open: the player draws them on
+    the timeline and a drawing shows on its frame (two queries at any number of comments).
+    """
+    pages = comment_pages(clip=clip, per_page=per_page)
+    markers = list(
         Comment.objects.filter(clip=clip, parent__isnull=True, start_frame__isnull=False)
         .only("pk", "start_frame", "end_frame", "fps", "resolved_at", "body", "clip_id", "drawing")
         .order_by("start_frame", "pk")
     )
+    for marker in markers:
+        marker.page_number = pages.get(marker.pk, 1)
+    return markers
 
 
 def earlier_versions(*, clip: Clip) -> list[Clip]:

@@ -144,7 +144,9 @@ def stage_add(
 
 def stage_deciders(*, stage: Stage) -> QuerySet:
     """Users who decide at `stage`: campaign members named, in a named group or in a role."""
-    who = Q(pk__in=stage.deciders.values("pk")) | Q(groups__in=stage.decider_groups.all())
+    # Named deciders by a join on the through table rather than a subquery: the same rows,
+    # and a cheaper query to build on every decision.
+    who = Q(deciding_stages=stage) | Q(groups__in=stage.decider_groups.all())
     if stage.roles:
         who |= Q(memberships__role__in=stage.roles)
     # One filter() so the role applies to the same membership row as the campaign.
@@ -247,6 +249,7 @@ def review_decide(
     step_id: int,
     note: str = "",
     reason: RejectReason | None = None,
+    reviews: QuerySet[Review] | None = None,
 ) -> Decision:
     """Record a decision at the review's open stage step and move the review.
 
@@ -257,10 +260,20 @@ def review_decide(
     reason: "whatever stage is open now" is exactly the bug it prevents. Raises NotAllowed for
     users the stage does not name, ReviewClosed for a closed review or step, ReviewError for
     bad input. Approval at the last stage queues the archive copy after commit. The review is
-    named by `review_id`, by its `clip_id`, or by the `clip` itself when the caller has it
-    with its variant, brief and campaign (the clip page does).
+    named by `review_id`, by its `clip_id`, by the `clip` itself when the caller has it with its
+    variant, brief and campaign (a guest's page does), or by `reviews`, a queryset narrowed to
+    that one review with its clip, variant, brief and campaign (the clip page passes the review
+    of the clip it names among those the user may see: the visibility check and the lock are
+    one query, which also reads the user's campaign role as `member_role`; Review.DoesNotExist
+    when there is none).
+
+    The decision is taken from what this transaction read after the lock and wrote; the
+    review carries it for the caller's panel (`campaign_stages`, `panel_steps`,
+    `panel_decisions`, and `panel_deciders` on open steps), so the panel reads nothing again.
     """
-    if clip is not None:
+    if reviews is not None:
+        review = reviews.select_for_update(of=("self",)).get()
+    elif clip is not None:
         # The caller fetched the clip with its variant, brief and campaign: lock the narrow
         # review row alone.
         review = Review.objects.select_for_update().get(clip_id=clip.pk)
@@ -277,13 +290,27 @@ def review_decide(
     note = note.strip()
     if outcome in (Decision.Outcome.REJECT, Decision.Outcome.REQUEST_CHANGES) and not note:
         raise ReviewError("say why: a rejection or change request needs a reason")
-    steps = list(StageStep.objects.filter(review=review).select_related("stage"))
+    # The campaign's stages serve the step lookup, the move to the next stage and the panel.
+    stages = list(
+        Stage.objects.filter(campaign_id=review.clip.variant.brief.campaign_id).order_by("position")
+    )
+    by_id = {s.pk: s for s in stages}
+    steps = list(StageStep.objects.filter(review=review))
+    for each in steps:
+        if each.stage_id in by_id:
+            each.stage = by_id[each.stage_id]
     step = next((s for s in steps if s.pk == step_id), None)
     if step is None:
         raise ReviewError("that stage is not part of this review")
     if not step.is_open or not review.is_open:
         raise ReviewClosed(ALREADY_DECIDED)
-    deciders = set(stage_deciders(stage=step.stage).values_list("pk", flat=True))
+    if step.stage.rule == Rule.ANY and getattr(review, "member_role", None) in step.stage.roles:
+        # At an "any one" stage only this user's right to decide counts, and the lock query
+        # read the user's campaign role: a member in one of the stage's roles decides there.
+        deciders = {user.pk}
+    else:
+        step.panel_deciders = list(stage_deciders(stage=step.stage))
+        deciders = {u.pk for u in step.panel_deciders}
     as_guest = (
         user.pk not in deciders
         and step.stage.guests_decide
@@ -318,9 +345,6 @@ def review_decide(
         step.closed_at = timezone.now()
         step.save(update_fields=["status", "closed_at"])
         if closing == Decision.Outcome.APPROVE:
-            stages = list(Stage.objects.filter(campaign_id=stage.campaign_id).order_by("position"))
-            # Kept for the caller's panel, which shows every stage: no second read.
-            review.campaign_stages = stages
             next_stage = next((s for s in stages if s.position > stage.position), None)
             if next_stage is not None:
                 if review.status == Review.S.PENDING:
@@ -341,6 +365,7 @@ def review_decide(
         review.stage = stage
     review.save(update_fields=["status", "stage", "decided_at", "updated_at"])
     # What the caller's panel shows, as just written: no second read.
+    review.campaign_stages = stages
     review.panel_steps = [*steps, next_step] if next_step is not None else steps
     review.panel_decisions = [*everything, decision]
     audit_record(
@@ -356,7 +381,8 @@ def review_decide(
     )
     notifications.notify_decided(decision=decision)
     if next_step is not None:
-        notifications.notify_step_opened(step=next_step)
+        next_step.panel_deciders = list(stage_deciders(stage=next_step.stage))
+        notifications.notify_step_opened(step=next_step, recipients=next_step.panel_deciders)
     if review.status == Review.S.APPROVED:
         from review.tasks import archive_review
 

@@ -219,6 +219,14 @@ def queue_bulk_tag(request: HtmxHttpRequest) -> HttpResponse:
 COMMENTS_PAGE_SIZE = 50
 
 
+def _query_without(request: HtmxHttpRequest, param: str) -> str:
+    """The request's query string without `param`: what one list's page links keep of the
+    page's other lists (the clip page pages its comments and its decisions apart)."""
+    query = request.GET.copy()
+    query.pop(param, None)
+    return query.urlencode()
+
+
 def _comments_context(
     request: HtmxHttpRequest, clip: Clip, form: CommentForm | None = None, error: str = ""
 ) -> dict:
@@ -228,8 +236,9 @@ def _comments_context(
     return {
         "clip": clip,
         "comment_page": page,
+        "comment_query": _query_without(request, "cpage"),
         "comments": list(page.object_list),
-        "markers": selectors.comment_markers(clip=clip),
+        "markers": selectors.comment_markers(clip=clip, per_page=COMMENTS_PAGE_SIZE),
         "comment_form": form or CommentForm(),
         "can_comment": services.can_comment(user=request.user, clip=clip),
         "can_resolve": True,
@@ -275,7 +284,14 @@ def clip_comment(request: HtmxHttpRequest, clip_uuid: uuid.UUID) -> HttpResponse
         )
     if error:
         return HttpResponse(error, status=status, content_type="text/plain; charset=utf-8")
-    return redirect(f"{clip.get_absolute_url()}#comment-{comment.pk}")
+    return redirect(_comment_url(clip, comment))
+
+
+def _comment_url(clip: Clip, comment: Comment) -> str:
+    """The clip page at the page of the comment list that shows `comment` (or its thread)."""
+    pages = selectors.comment_pages(clip=clip, per_page=COMMENTS_PAGE_SIZE)
+    page = pages.get(comment.parent_id or comment.pk, 1)
+    return f"{clip.get_absolute_url()}?cpage={page}#comment-{comment.pk}"
 
 
 @require_POST
@@ -299,7 +315,7 @@ def comment_resolve(request: HtmxHttpRequest, comment_id: int, action: str) -> H
     clip = access_clip(user=request.user, clip_uuid=comment.clip.uuid)
     if request.htmx:
         return render(request, COMMENTS, _comments_context(request, clip))
-    return redirect(f"{clip.get_absolute_url()}#comment-{comment.pk}")
+    return redirect(_comment_url(clip, comment))
 
 
 def _tags_context(request: HtmxHttpRequest, clip: Clip, error: str = "") -> dict:
@@ -366,7 +382,10 @@ def _panel_context(
         review = selectors.review_for_clip(clip=clip)
     else:
         review.clip = clip
-    panel = selectors.review_panel(review=review, user=request.user) if review else None
+    panel = None
+    if review is not None:
+        page = request.GET.get("dpage")
+        panel = selectors.review_panel(review=review, user=request.user, page=page)
     closed_with_notes = review is not None and review.status in (
         review.Status.REJECTED,
         review.Status.CHANGES_REQUESTED,
@@ -391,10 +410,13 @@ def _panel_context(
         "panel": panel,
         "decisions": decisions,
         "can_decide": bool(panel and panel.can_decide),
-        "form": form or DecisionForm(initial={"step": step_id}),
+        # Only a panel that offers the decision renders the form (none after an approval).
+        "form": form
+        or (DecisionForm(initial={"step": step_id}) if panel and panel.can_decide else None),
         "error": error,
         "decide_url": reverse("review:clip_decide", args=[clip.uuid]),
         "panel_url": reverse("review:decision_panel", args=[clip.uuid]),
+        "decision_query": _query_without(request, "dpage"),
     }
 
 
@@ -468,12 +490,16 @@ def decision_panel(request: HtmxHttpRequest, clip_uuid: uuid.UUID) -> HttpRespon
     return render(request, PANEL, _panel_context(request, clip))
 
 
-def _decide(request: HtmxHttpRequest, clip: Clip) -> tuple[DecisionForm | None, Any, str, int]:
-    """Validate the posted decision and record it for `request.user` (a member or a guest).
+def _decide(
+    request: HtmxHttpRequest, clip: Clip | None = None, reviews: Any = None
+) -> tuple[DecisionForm | None, Any, str, int]:
+    """Validate the posted decision and record it for `request.user` (a member or a guest) on
+    the review of `clip`, or on the one review of the queryset `reviews`.
 
     Returns (the form to show again or None once recorded, the decision or None, an error for
     the panel, the status): 400 for bad input, 403 for someone the stage does not name, 409 for
-    a stage that is no longer open (a double click, a quicker colleague) or a closed review.
+    a stage that is no longer open (a double click, a quicker colleague), a closed review, or
+    no review (for `reviews`, also a clip the user may not see: the caller checks that).
     """
     form = DecisionForm(request.POST)
     if not form.is_valid():
@@ -481,6 +507,7 @@ def _decide(request: HtmxHttpRequest, clip: Clip) -> tuple[DecisionForm | None, 
     try:
         decided = services.review_decide(
             clip=clip,
+            reviews=reviews,
             step_id=form.cleaned_data["step"],
             user=request.user,
             outcome=form.cleaned_data["outcome"],
@@ -504,14 +531,19 @@ def clip_decide(request: HtmxHttpRequest, clip_uuid: uuid.UUID) -> HttpResponse:
     Bad input is a 400 with the form's errors, a user the stage does not name a 403, a stage
     that is no longer open (double click, a colleague was quicker) a 409 saying so.
     """
+    reviews = selectors.review_to_decide(user=request.user, clip_uuid=clip_uuid)
+    form, decided, error, status = _decide(request, reviews=reviews)
+    if decided is not None:
+        # The review was locked with the clip columns its panel shows (one query).
+        review = decided.review
+        if not request.htmx:
+            return redirect(review.clip)
+        return render(request, PANEL, _panel_context(request, review.clip, review=review))
+    # Not recorded: a clip the user may not see is a 404 whatever was posted.
     clip = access_clip(user=request.user, clip_uuid=clip_uuid)
-    form, decided, error, status = _decide(request, clip)
-    if decided is not None and not request.htmx:
-        return redirect(clip)
     if request.htmx:
         # htmx swaps only 2xx answers; the panel itself carries the error for the reviewer.
-        review = decided.review if decided is not None else None
-        context = _panel_context(request, clip, form=form, error=error, review=review)
+        context = _panel_context(request, clip, form=form, error=error)
         return render(request, PANEL, context)
     context = _clip_context(request, clip, form=form, error=error)
     return render(request, "review/clip_detail.html", context, status=status)

@@ -7,8 +7,10 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
+from generation import selectors
 from generation.models import Brief, GenerationJob, Membership
 from generation.providers.base import Provider
+from generation.views import VARIANTS_PAGE_SIZE
 from tests.factories import (
     BriefFactory,
     CampaignFactory,
@@ -101,6 +103,21 @@ def test_campaign_detail_for_a_creator(client) -> None:
     assert b"$2.50 of $100" in response.content
     assert reverse("generation:brief_create", args=[campaign.slug]).encode() in response.content
     assert next(iter(response.context["briefs"])).variant_count == 3
+
+
+def test_campaign_detail_pages_through_the_briefs_newest_first(client) -> None:
+    campaign = CampaignFactory()
+    briefs = [BriefFactory(campaign=campaign, title=f"Brief {n}") for n in range(52)]
+    client.force_login(_member(campaign))
+
+    first = client.get(campaign.get_absolute_url())
+    second = client.get(campaign.get_absolute_url(), {"page": 2})
+
+    assert [b.pk for b in first.context["briefs"]] == [b.pk for b in briefs[::-1][:50]]
+    assert [b.pk for b in second.context["briefs"]] == [briefs[1].pk, briefs[0].pk]
+    assert b"1\xe2\x80\x9350 of 52 briefs" in first.content
+    assert b'aria-label="Brief pages"' in first.content
+    assert b'href="?page=2"' in first.content
 
 
 def test_campaign_detail_for_a_reviewer_has_no_new_brief_link(client) -> None:
@@ -368,8 +385,72 @@ def test_brief_detail_query_count_does_not_grow_with_variants(client, headers) -
         assert response.status_code in (200, 286)
         counts.append(len(queries))
 
-    assert response.content.decode().count('class="variant card"') == 50
+    content = response.content.decode()
+    assert content.count('class="variant card"') == VARIANTS_PAGE_SIZE
+    assert "50 of 50 done" in content  # the progress counts every variant, not the page
     assert counts[0] == counts[1]
+
+
+def test_brief_detail_pages_through_the_variants_and_polls_its_own_page(client) -> None:
+    brief = _brief_with_variants(VARIANTS_PAGE_SIZE + 2)
+    client.force_login(MembershipFactory(campaign=brief.campaign).user)
+    JobFactory(variant=brief.variants.get(position=VARIANTS_PAGE_SIZE + 1), attempt=3)
+
+    last = client.get(brief.get_absolute_url(), {"page": 2}).content.decode()
+    assert last.count('class="variant card"') == 2
+    assert f'id="variant-{VARIANTS_PAGE_SIZE + 1}"' in last
+    assert 'id="variant-1"' not in last
+    assert f'hx-get="{brief.get_absolute_url()}?page=2"' in last  # the poll keeps its page
+    assert f"1 of {VARIANTS_PAGE_SIZE + 2} done" not in last
+    assert f"{VARIANTS_PAGE_SIZE + 1} of {VARIANTS_PAGE_SIZE + 2} done" in last
+    assert 'aria-label="Variant pages"' in last
+
+
+def test_brief_progress_counts_each_variants_latest_attempt_in_sql(django_assert_num_queries):
+    """Same rules as the page always had: generating or analysing is active, a ready clip is
+    ready, a failed job or clip is failed, a variant without a job only counts in the total."""
+    brief = BriefFactory()
+
+    def variant(position, *attempts):
+        made = VariantFactory(brief=brief, position=position)
+        for attempt, (status, clip) in enumerate(attempts, start=1):
+            if status == "succeeded":
+                job = JobFactory(variant=made, attempt=attempt, succeeded=True)
+            else:
+                job = JobFactory(variant=made, attempt=attempt, status=status)
+            if clip:
+                ClipFactory(job=job, status=clip)
+        return made
+
+    variant(1, ("failed", None), ("queued", None))  # a retry running: active
+    variant(2, ("succeeded", None))  # no clip yet: active
+    variant(3, ("succeeded", "processing"))  # analysing: active
+    variant(4, ("failed", None), ("succeeded", "ready"))  # ready
+    variant(5, ("succeeded", "ready"), ("failed", None))  # the latest failed: failed
+    variant(6, ("succeeded", "failed"))  # the clip failed: failed
+    variant(7)  # nothing queued
+
+    with django_assert_num_queries(2):
+        progress = selectors.brief_progress(brief=brief)
+
+    assert progress == {"total": 7, "active": 3, "ready": 1, "failed": 2, "done": 4}
+
+
+def test_language_versions_link_across_variant_pages(client) -> None:
+    brief = _brief_with_variants(VARIANTS_PAGE_SIZE + 1)
+    source = brief.variants.get(position=1)
+    version = brief.variants.get(position=VARIANTS_PAGE_SIZE + 1)
+    version.source_job = source.jobs.order_by("-attempt").first()
+    version.language = "ja"
+    version.save()
+    client.force_login(MembershipFactory(campaign=brief.campaign).user)
+
+    first = client.get(brief.get_absolute_url()).content.decode()
+    second = client.get(brief.get_absolute_url(), {"page": 2}).content.decode()
+
+    position = VARIANTS_PAGE_SIZE + 1
+    assert f'href="?page=2#variant-{position}">#{position} (ja)</a>' in first
+    assert 'ja version of <a href="?page=1#variant-1">#1</a>' in second
 
 
 def test_a_hosted_model_without_credentials_is_shown_and_refused_as_not_configured(
