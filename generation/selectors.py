@@ -3,13 +3,16 @@ what, and every view goes through them."""
 
 from __future__ import annotations
 
+from decimal import Decimal
 from typing import Any
 
-from django.db.models import Count, Exists, F, OuterRef, Prefetch, Q, QuerySet, Subquery
+from django.db.models import Count, Exists, F, OuterRef, Prefetch, Q, QuerySet, Subquery, Sum
 from django.db.models.functions import Coalesce
 from django.http import Http404
 
 from generation.models import Brief, Campaign, GenerationJob, Variant
+from generation.providers.base import RequestRejected
+from generation.providers.capabilities import spec_for
 
 
 def visible_to(
@@ -183,3 +186,22 @@ def brief_progress(*, brief: Brief) -> dict[str, int]:
         "failed": counts["jobs"] - counts["active"] - counts["ready"],
         "done": total - counts["active"],
     }
+
+
+def brief_spend(*, brief: Brief) -> dict[str, Decimal]:
+    """What the brief's jobs (every version) were billed, and what those still in flight have
+    reserved, in one query: the campaign's spend rule (services.campaign_spend) for one brief."""
+    active = Q(status__in=GenerationJob.ACTIVE)
+    return GenerationJob.objects.filter(variant__brief=brief).aggregate(
+        spent=Sum("cost_usd", filter=~active, default=Decimal(0)),
+        committed=Sum("cost_estimate_usd", filter=active, default=Decimal(0)),
+    )
+
+
+def model_label(*, provider: str, model: str) -> str:
+    """The registry's name for a brief's model ("HappyHorse 1.0 text-to-video (fal)"); a model
+    the registry no longer lists shows as stored."""
+    try:
+        return spec_for(provider, model).label
+    except RequestRejected:
+        return f"{provider} / {model}" if model else provider

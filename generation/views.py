@@ -234,6 +234,8 @@ def brief_detail(request: HtmxHttpRequest, pk: int) -> HttpResponse:
     progress = selectors.brief_progress(brief=brief)
     context = {
         "brief": brief,
+        "model_label": selectors.model_label(provider=brief.provider, model=brief.model),
+        "spend": selectors.brief_spend(brief=brief),
         "variants": variants,
         "page": page,
         "progress": progress,

@@ -309,6 +309,55 @@ def test_brief_detail_full_page(client) -> None:
     assert failed.status == "failed"
 
 
+def test_brief_detail_names_the_model_and_shows_billed_and_reserved_cost(client) -> None:
+    brief = BriefFactory(provider="fal", model="alibaba/happy-horse/text-to-video")
+    # Billed: a succeeded v1 and a failed v2 the provider charged for; reserved: one running.
+    JobFactory(variant__brief=brief, succeeded=True, cost_usd=Decimal("0.70"))
+    JobFactory(variant__brief=brief, status="failed", cost_usd=Decimal("0.14"))
+    JobFactory(
+        variant__brief=brief,
+        status="running",
+        provider_request_id="r1",
+        cost_estimate_usd=Decimal("1.40"),
+    )
+    JobFactory(status="queued", cost_estimate_usd=Decimal("9"))  # another brief's
+    client.force_login(_member(brief.campaign, Membership.Role.REVIEWER))
+
+    content = client.get(brief.get_absolute_url()).content.decode()
+    assert '<dd data-testid="model">HappyHorse 1.0 text-to-video (fal)</dd>' in content
+    assert "$0.84 billed · $1.40 reserved while generating" in content
+
+    # The htmx poll carries the cost too, so it settles without a reload.
+    partial = client.get(brief.get_absolute_url(), headers=HTMX).content.decode()
+    assert "$0.84 billed" in partial
+
+    # A model the registry no longer lists shows as stored.
+    gone = BriefFactory(campaign=brief.campaign, provider="fal", model="retired-model")
+    assert "fal / retired-model" in client.get(gone.get_absolute_url()).content.decode()
+
+
+def test_a_cut_offers_neither_language_versions_nor_an_edited_version(client) -> None:
+    brief = BriefFactory()
+    cut = ReviewFactory(
+        status="approved",
+        clip__job__succeeded=True,
+        clip__job__variant__brief=brief,
+        clip__job__variant__is_cut=True,
+    )
+    shot = ReviewFactory(
+        status="approved", clip__job__succeeded=True, clip__job__variant__brief=brief
+    )
+    client.force_login(_member(brief.campaign))
+
+    content = client.get(brief.get_absolute_url()).content.decode()
+
+    shot_job, cut_job = shot.clip.job, cut.clip.job
+    assert reverse("generation:job_localize", args=[shot_job.pk]) in content
+    assert reverse("generation:variant_revise", args=[shot_job.variant.pk]) in content
+    assert reverse("generation:job_localize", args=[cut_job.pk]) not in content
+    assert reverse("generation:variant_revise", args=[cut_job.variant.pk]) not in content
+
+
 def test_brief_detail_htmx_partial_while_active(client) -> None:
     job = JobFactory(status="running", provider_request_id="r1")
     brief = job.variant.brief
