@@ -216,6 +216,7 @@ DECIDE_FIELDS = (
     "clip__qc",
     "clip__variant__position",
     "clip__variant__language",
+    "clip__variant__is_cut",
     "clip__variant__brief_id",
     "clip__variant__brief__title",
     "clip__variant__brief__created_by_id",

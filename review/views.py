@@ -397,7 +397,10 @@ def _panel_context(
     # hot path) only needs it when the decision closed the review with notes.
     localizable = not just_decided and review is not None
     localizable = localizable and review.status in LOCALIZABLE_REVIEW_STATES
-    is_creator = (closed_with_notes or localizable) and can_create_brief(
+    # A cut is remade by assembling its shots again (the brief's Cuts panel), not edited or
+    # voiced in another language.
+    remakeable = (closed_with_notes or localizable) and not clip.variant.is_cut
+    is_creator = remakeable and can_create_brief(
         user=request.user, campaign=clip.variant.brief.campaign
     )
     return {

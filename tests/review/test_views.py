@@ -675,3 +675,17 @@ def test_a_plain_comment_post_lands_on_the_page_that_shows_it(client) -> None:
 
     comment = Comment.objects.get(body="one more")
     assert response["Location"].endswith(f"?cpage=2#comment-{comment.pk}")
+
+
+@pytest.mark.parametrize("status", [Status.PENDING, Status.CHANGES_REQUESTED])
+@pytest.mark.parametrize("is_cut", [False, True])
+def test_a_cut_is_remade_by_assembly_not_edited_or_voiced_again(client, status, is_cut):
+    review = ReviewFactory(status=status, clip__job__variant__is_cut=is_cut)
+    _login(client, review, role=Membership.Role.CREATOR)
+
+    content = client.get(review.clip.get_absolute_url()).content.decode()
+
+    edit = reverse("generation:variant_revise", args=[review.clip.variant_id])
+    localize = reverse("generation:job_localize", args=[review.clip.job_id])
+    offered = edit in content if status == Status.CHANGES_REQUESTED else localize in content
+    assert offered is not is_cut
