@@ -111,8 +111,8 @@ def main() -> None:
 
     from bench.fanout_tasks import COUNTER, counter, noop
     from config.celery import app
-    from generation.models import Campaign, GenerationJob
-    from generation.services import BriefInput, brief_create
+    from generation.models import GenerationJob
+    from generation.services import BriefInput, brief_create, campaign_create
 
     call_command("migrate", verbosity=0)
     app.control.purge()
@@ -140,7 +140,10 @@ def main() -> None:
         user, _ = get_user_model().objects.get_or_create(
             username="bench-fanout", defaults={"is_staff": True}
         )
-        campaign = Campaign.objects.create(name="Bench fan-out", slug=f"bench-{os.getpid()}")
+        # Only a creator member of the campaign may write briefs.
+        campaign = campaign_create(
+            name="Bench fan-out", slug=f"bench-{os.getpid()}", created_by=user
+        )
 
         # 1. The driver.
         started = time.monotonic()
@@ -153,7 +156,7 @@ def main() -> None:
                 data=BriefInput(
                     title=f"Bench {left}",
                     prompt="Take {hook}: a horse on the shore",
-                    script="",
+                    script="A horse on the shore.",
                     shots="",
                     hooks=[f"{left}-{n}" for n in range(size)],
                     aspect_ratios=["16:9"],
