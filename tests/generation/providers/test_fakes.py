@@ -6,6 +6,8 @@ import time
 
 import httpx
 
+from generation.providers.base import GenerationRequest
+
 
 def test_a_fake_answers_calls_on_a_kept_alive_connection_at_once(fal_fake) -> None:
     """Headers and body leave in one segment with Nagle off.
@@ -22,3 +24,28 @@ def test_a_fake_answers_calls_on_a_kept_alive_connection_at_once(fal_fake) -> No
         elapsed = time.perf_counter() - started
     # 20 delayed ACKs would take at least 0.8 s; unhindered calls take a few ms each.
     assert elapsed < 0.4, f"20 calls took {elapsed:.3f} s"
+
+
+def test_downloads_from_one_host_reuse_a_kept_alive_connection(fal_fake, tmp_path) -> None:
+    """Each result download used to build a client and open a connection (a TLS handshake per
+    job against a real CDN); a client is now kept per host and checked address, so the second
+    download from the same host rides the first one's connection. Every hop is still resolved
+    and checked before it is fetched."""
+    from generation.providers.fal import FalProvider
+
+    fal_fake.instant = True
+    provider = FalProvider()
+    results = []
+    for n in range(2):
+        submission = provider.submit(
+            GenerationRequest(prompt=f"a horse {n}", duration_s=5),
+            idempotency_key=f"k{n}",
+        )
+        results.append(provider.result(submission))
+    api_connections = fal_fake.connections
+
+    for n, result in enumerate(results):
+        size = provider.download(result, tmp_path / f"{n}.mp4", max_bytes=10**8, deadline_s=30)
+        assert size == len(fal_fake.video)
+
+    assert fal_fake.connections - api_connections == 1
