@@ -347,8 +347,9 @@ def _deadline(job: GenerationJob) -> datetime:
 def _advance(job: GenerationJob) -> float | None:
     """Run steps until the job must wait (the seconds) or is final (None).
 
-    Each step's transition hands back the row it read under its lock, so the loop goes on
-    with that instead of reading the job again; it is as fresh as a new read would be.
+    Each step's transition hands back the row it read under its lock, and the loop goes on
+    with that instead of reading the job again: a cancel that lands after that read is seen
+    one step later, as it would be after a re-read a moment later.
     """
     job_id = job.pk
     while True:
