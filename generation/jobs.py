@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import logging
 import tempfile
-from datetime import timedelta
+from datetime import datetime, timedelta
 from decimal import Decimal
 from functools import partial
 from pathlib import Path
@@ -82,6 +82,10 @@ def _move(job: GenerationJob, to: str, *, actor: Any = None, fields: tuple = (),
     previous = job.transition(to)
     job.save(update_fields=["status", "updated_at", *fields])
     audit_record(action=f"job.{to}", obj=job, actor=actor, from_state=previous, to_state=to, **data)
+    if job.is_final:
+        # In the same transaction: a job is final exactly when its lease is done, so no
+        # message drives it again and the driver has nothing left to hand over.
+        lease_finish(kind=JOB, object_id=job.pk)
 
 
 def _send_drive(job_id: int, token: str, countdown: float = 0) -> None:
@@ -179,7 +183,6 @@ def job_mark_failed(*, job_id: int, error: str, code: str = "") -> GenerationJob
         from generation.tasks import cancel_remote
 
         transaction.on_commit(partial(cancel_remote.delay, job.pk))
-    transaction.on_commit(partial(lease_finish, kind=JOB, object_id=job.pk))
     return job
 
 
@@ -208,7 +211,6 @@ def job_mark_succeeded(
         cost_usd=str(cost_usd),
     )
     job_succeeded.send(sender=GenerationJob, job=job)
-    transaction.on_commit(partial(lease_finish, kind=JOB, object_id=job.pk))
     return job
 
 
@@ -217,7 +219,6 @@ def job_mark_canceled(*, job_id: int, actor: Any = None, reason: str = "") -> Ge
     job = _locked(job_id)
     job.finished_at = timezone.now()
     _move(job, Status.CANCELED, actor=actor, fields=("finished_at",), reason=reason)
-    transaction.on_commit(partial(lease_finish, kind=JOB, object_id=job.pk))
     return job
 
 
@@ -237,7 +238,6 @@ def job_cancel(*, job_id: int, actor: Any = None) -> GenerationJob:
     if job.status == Status.QUEUED and job.submit_started_at is None:
         job.finished_at = timezone.now()
         _move(job, Status.CANCELED, actor=actor, fields=("finished_at",))
-        transaction.on_commit(partial(lease_finish, kind=JOB, object_id=job.pk))
         return job
     if job.cancel_requested_at is None:
         job.cancel_requested_at = timezone.now()
@@ -294,15 +294,21 @@ def job_drive(*, job_id: int, token: str, owner: str) -> float | None:
     if not lease_take(kind=JOB, object_id=job_id, token=token, owner=owner):
         log.info("job %s: message with a stale token or a held lease ignored", job_id)
         return None
-    if not GenerationJob.objects.filter(pk=job_id).exists():
+    job = GenerationJob.objects.filter(pk=job_id).first()
+    if job is None:
         # A message for a job that is gone (deleted, or from another database's run): let the
         # lease go; the reconciler finishes a lease whose work no longer exists.
         log.warning("job %s: no such job; message ignored", job_id)
         lease_release(kind=JOB, object_id=job_id, owner=owner)
         return None
+    if job.is_final:
+        # Made final by something that does not go through `_move` (an admin edit): nothing
+        # to drive, and no message should try again.
+        lease_finish(kind=JOB, object_id=job_id)
+        return None
     try:
         with lease_heartbeat(kind=JOB, object_id=job_id, owner=owner):
-            wait = _advance(job_id)
+            wait = _advance(job)
     except SoftTimeLimitExceeded:
         wait = _retry_or_fail(
             job_id, TransientError("a step ran past its time limit", code="time_limit")
@@ -318,23 +324,38 @@ def job_drive(*, job_id: int, token: str, owner: str) -> float | None:
         lease_release(kind=JOB, object_id=job_id, owner=owner)
         raise
     if wait is None:
-        lease_finish(kind=JOB, object_id=job_id)
-        return None
+        return None  # the job is final: the transition that made it so finished the lease
     next_token = lease_pass(kind=JOB, object_id=job_id, owner=owner, countdown=wait)
     if next_token is not None:
         _send_drive(job_id, next_token, countdown=wait)
     return wait
 
 
-def _advance(job_id: int) -> float | None:
+# What a step answers: seconds until the job's next message (stop here), the job as the step's
+# last transition left it (go on with it), or None (go on after reading the job again).
+Step = float | GenerationJob | None
+
+
+def _deadline(job: GenerationJob) -> datetime:
+    """When the job fails unfinished: `deadline_at`, which the submit step stores, else the
+    same instant computed from its creation."""
+    if job.deadline_at is not None:
+        return job.deadline_at
+    return job.created_at + timedelta(seconds=settings.GREENLIGHT_JOB_DEADLINE)
+
+
+def _advance(job: GenerationJob) -> float | None:
+    """Run steps until the job must wait (the seconds) or is final (None).
+
+    Each step's transition hands back the row it read under its lock, and the loop goes on
+    with that instead of reading the job again: a cancel that lands after that read is seen
+    one step later, as it would be after a re-read a moment later.
+    """
+    job_id = job.pk
     while True:
-        job = GenerationJob.objects.get(pk=job_id)
         if job.is_final:
             return None
-        if job.deadline_at is None:
-            job.deadline_at = job.created_at + timedelta(seconds=settings.GREENLIGHT_JOB_DEADLINE)
-            GenerationJob.objects.filter(pk=job_id).update(deadline_at=job.deadline_at)
-        if timezone.now() > job.deadline_at:
+        if timezone.now() > _deadline(job):
             job_mark_failed(
                 job_id=job_id,
                 error=f"did not finish within {settings.GREENLIGHT_JOB_DEADLINE:.0f} s "
@@ -344,6 +365,7 @@ def _advance(job_id: int) -> float | None:
             return None
         try:
             provider = get_provider(job.provider)
+            step: Step
             if job.cancel_requested_at is not None:
                 step = _cancel_step(job, provider)
             elif job.status == Status.QUEUED:
@@ -358,7 +380,11 @@ def _advance(job_id: int) -> float | None:
                 return _retry_or_fail(job_id, exc)
             job_mark_failed(job_id=job_id, error=str(exc), code=exc.code or exc.kind.value)
             return None
-        if step is not None:
+        if isinstance(step, GenerationJob):
+            job = step
+        elif step is None:
+            job = GenerationJob.objects.get(pk=job_id)
+        else:
             return step
 
 
@@ -396,20 +422,22 @@ def _find_lost_submit(job: GenerationJob, provider: Provider) -> Submission | No
         ) from exc
 
 
-def _submit_step(job: GenerationJob, provider: Provider) -> float | None:
+def _submit_step(job: GenerationJob, provider: Provider) -> Step:
     request = GenerationRequest.from_dict(job.request)
     if job.submit_started_at is not None:
         found = _find_lost_submit(job, provider)
         if found is not None:
-            job_mark_submitted(job_id=job.pk, submission=found)
-            return None
+            return job_mark_submitted(job_id=job.pk, submission=found)
     else:
         spec_for(job.provider, job.model or provider.models[0]).check(request)
     if _at_concurrency_limit(job):
         return _poll_wait(provider)  # waiting for a slot is not a failure: no retry counted
     started = GenerationJob.objects.filter(
         pk=job.pk, status=Status.QUEUED, cancel_requested_at__isnull=True
-    ).update(submit_started_at=Coalesce("submit_started_at", timezone.now()))
+    ).update(
+        submit_started_at=Coalesce("submit_started_at", timezone.now()),
+        deadline_at=Coalesce("deadline_at", _deadline(job)),
+    )
     if not started:
         return None  # canceled meanwhile: the loop takes it from there
     try:
@@ -424,8 +452,7 @@ def _submit_step(job: GenerationJob, provider: Provider) -> float | None:
                 submit_started_at=None
             )
         raise
-    job_mark_submitted(job_id=job.pk, submission=submission)
-    return None
+    return job_mark_submitted(job_id=job.pk, submission=submission)
 
 
 def _at_concurrency_limit(job: GenerationJob) -> bool:
@@ -456,15 +483,15 @@ def _poll_wait(provider: Provider, report: StatusReport | None = None) -> float:
     return min(wait, settings.GREENLIGHT_POLL_MAX)
 
 
-def _status_step(job: GenerationJob, provider: Provider) -> float | None:
+def _status_step(job: GenerationJob, provider: Provider) -> Step:
     report = provider.status(_submission(job))
     job = job_apply_report(job_id=job.pk, report=report)
     if job.status in (Status.SUBMITTED, Status.RUNNING):
         return _poll_wait(provider, report)
-    return None
+    return job
 
 
-def _cancel_step(job: GenerationJob, provider: Provider) -> float | None:
+def _cancel_step(job: GenerationJob, provider: Provider) -> Step:
     if job.status == Status.DOWNLOADING:
         return _download_step(job, provider)  # the result exists and is paid for
     if not job.provider_request_id:
@@ -501,7 +528,7 @@ def _cancel_step(job: GenerationJob, provider: Provider) -> float | None:
     return None
 
 
-def _download_step(job: GenerationJob, provider: Provider) -> float | None:
+def _download_step(job: GenerationJob, provider: Provider) -> Step:
     submission = _submission(job)
     result = provider.result(submission)
     name = ""
@@ -525,7 +552,7 @@ def _download_step(job: GenerationJob, provider: Provider) -> float | None:
         with local.open("rb") as fh:
             name = default_storage.save(f"jobs/{job.pk}/{job.key.hex}.mp4", File(fh))
     try:
-        job_mark_succeeded(
+        return job_mark_succeeded(
             job_id=job.pk,
             output_name=name,
             cost_usd=_billed_cost(job, provider, result),
@@ -535,7 +562,6 @@ def _download_step(job: GenerationJob, provider: Provider) -> float | None:
     except Exception:
         default_storage.delete(name)  # never leave a file no job points at
         raise
-    return None
 
 
 def _billed_cost(job: GenerationJob, provider: Provider, result: ResultReport) -> Decimal:

@@ -59,15 +59,36 @@ def _row(kind: str, object_id: int):
     return Lease.objects.filter(kind=kind, object_id=object_id)
 
 
+def _insert(**fields) -> bool:
+    """Create a lease row; False when the work already has one (the unique constraint).
+
+    Outside a transaction this is one INSERT: a conflict in autocommit leaves nothing to roll
+    back, so the BEGIN/COMMIT round trips of an atomic block buy nothing. Inside one, a
+    savepoint keeps the caller's transaction usable after the conflict.
+    """
+    try:
+        if connection.in_atomic_block:
+            with transaction.atomic():
+                Lease.objects.create(**fields)
+        else:
+            Lease.objects.create(**fields)
+    except IntegrityError:
+        return False
+    return True
+
+
 def lease_take(*, kind: str, object_id: int, token: str, owner: str) -> bool:
     """Take the lease for `owner` (a task id) if `token` is current; False means do nothing.
 
-    The first message for a piece of work carries "" and creates the row.
+    The first message for a piece of work carries "" and creates the row already held by
+    `owner` (one INSERT); when the row exists, the conditional UPDATE below decides as for
+    any other message.
     """
     now = timezone.now()
-    if token == "":
-        with contextlib.suppress(IntegrityError), transaction.atomic():
-            Lease.objects.create(kind=kind, object_id=object_id)
+    if token == "" and _insert(
+        kind=kind, object_id=object_id, owner=owner, expires_at=now + _hold(), taken_at=now
+    ):
+        return True
     taken = (
         _row(kind, object_id)
         .filter(token=token, done=False)
@@ -129,9 +150,8 @@ def lease_finish(*, kind: str, object_id: int, gave_up: bool = False, error: str
     if gave_up:
         fields.update(gave_up_at=now, last_error=error[:4000])
     updated = _row(kind, object_id).update(**fields)
-    if not updated:
-        with contextlib.suppress(IntegrityError), transaction.atomic():
-            Lease.objects.create(kind=kind, object_id=object_id, **fields)
+    if not updated and not _insert(kind=kind, object_id=object_id, **fields):
+        _row(kind, object_id).update(**fields)  # created meanwhile: finish that one
 
 
 def lease_kick(*, kind: str, object_id: int) -> str | None:
@@ -141,8 +161,7 @@ def lease_kick(*, kind: str, object_id: int) -> str | None:
     """
     now = timezone.now()
     token = _new_token()
-    with contextlib.suppress(IntegrityError), transaction.atomic():
-        Lease.objects.create(kind=kind, object_id=object_id, token=token, expires_at=now)
+    if _insert(kind=kind, object_id=object_id, token=token, expires_at=now):
         return token
     kicked = (
         _row(kind, object_id)

@@ -9,8 +9,9 @@ from __future__ import annotations
 import logging
 import uuid
 
-from celery import shared_task
+from celery import shared_task, signals
 from django.conf import settings
+from django.db import close_old_connections
 
 from generation import jobs
 from generation.models import GenerationJob
@@ -20,6 +21,17 @@ from generation.scratch import scratch_sweep
 
 log = logging.getLogger(__name__)
 LIMITS = settings.GREENLIGHT_TASK_LIMITS
+
+
+@signals.task_prerun.connect
+@signals.task_postrun.connect
+def _recycle_connections(sender=None, **_kwargs) -> None:
+    # A task is a request to a worker: keep its connections as CONN_MAX_AGE says, and drop one
+    # that errored and is unusable. Celery's own per-task close is limited by
+    # CELERY_DB_REUSE_MAX (config/settings.py), which would otherwise reconnect every task.
+    # An eager task runs inside its caller's transaction, which is not ours to close.
+    if not getattr(getattr(sender, "request", None), "is_eager", False):
+        close_old_connections()
 
 
 @shared_task(bind=True, soft_time_limit=LIMITS["drive"][0], time_limit=LIMITS["drive"][1])

@@ -11,6 +11,11 @@ hostile or compromised answer could point at internal services. `fetch_remote` t
 - follows at most five redirects by hand, checking every hop the same way;
 - stops at a byte cap and a total deadline; 403/404/410 means the URL expired.
 
+Connections are kept alive between downloads by one client per (host, checked address, port):
+such a client only ever sends that host's requests to that address, so a kept connection was
+verified for the very name it serves, and a host that resolves elsewhere gets another client.
+Without it every job paid a new connection (a TLS handshake against a real CDN).
+
 `copy_local` serves local providers: file:// URLs whose path lies inside the provider's folder.
 """
 
@@ -18,10 +23,13 @@ from __future__ import annotations
 
 import functools
 import ipaddress
+import os
 import shutil
 import socket
 import ssl
+import threading
 import time
+from collections import OrderedDict
 from pathlib import Path
 from urllib.parse import unquote, urljoin, urlsplit
 
@@ -39,6 +47,8 @@ from generation.providers.base import (
 
 MAX_REDIRECTS = 5
 CHUNK = 1 << 20
+# Kept-alive download clients per process; the least recently used is closed past this.
+MAX_CLIENTS = 16
 
 
 class UnsafeURL(RequestRejected):
@@ -66,6 +76,24 @@ def copy_local(url: str, target: Path, *, root: Path, max_bytes: int) -> int:
 def _tls_context() -> ssl.SSLContext:
     """One verifying TLS context per process: building one costs more than a small download."""
     return ssl.create_default_context(cafile=certifi.where())
+
+
+_clients: OrderedDict[tuple, httpx.Client] = OrderedDict()
+_clients_lock = threading.Lock()
+
+
+def _client_for(scheme: str, host: str, address: str, port: int) -> httpx.Client:
+    """The process's client for `host` at the checked `address` (a forked child builds its own)."""
+    key = (os.getpid(), scheme, host, address, port)
+    with _clients_lock:
+        client = _clients.pop(key, None)
+        if client is None:
+            client = httpx.Client(verify=_tls_context(), follow_redirects=False)
+        _clients[key] = client
+        while len(_clients) > MAX_CLIENTS:
+            _key, oldest = _clients.popitem(last=False)
+            oldest.close()
+        return client
 
 
 def _test_hosts() -> set[str]:
@@ -124,32 +152,33 @@ def fetch_remote(
     deadline = time.monotonic() + deadline_s
     current = url
     timeout = httpx.Timeout(min(30.0, deadline_s), connect=10.0)
-    with httpx.Client(timeout=timeout, verify=_tls_context()) as client:
-        for _hop in range(MAX_REDIRECTS + 1):
-            host, address, port = resolve_checked(current)
-            parts = urlsplit(current)
-            ip_host = f"[{address}]" if ":" in address else address
-            pinned = parts._replace(netloc=f"{ip_host}:{port}").geturl()
-            request = client.build_request(
-                "GET",
-                pinned,
-                headers={**(headers or {}), "Host": parts.netloc.rsplit("@", 1)[-1]},
-                extensions={"sni_hostname": host},
-            )
-            try:
-                response = client.send(request, stream=True)
-            except httpx.HTTPError as exc:
-                raise TransientError(f"downloading the result failed: {exc}") from exc
-            try:
-                if response.is_redirect:
-                    location = response.headers.get("location", "")
-                    if not location:
-                        raise MalformedResponse("a redirect without a Location header")
-                    current = urljoin(current, location)
-                    continue
-                return _write_body(response, target, max_bytes=max_bytes, deadline=deadline)
-            finally:
-                response.close()
+    for _hop in range(MAX_REDIRECTS + 1):
+        host, address, port = resolve_checked(current)
+        parts = urlsplit(current)
+        ip_host = f"[{address}]" if ":" in address else address
+        pinned = parts._replace(netloc=f"{ip_host}:{port}").geturl()
+        client = _client_for(parts.scheme, host, address, port)
+        request = client.build_request(
+            "GET",
+            pinned,
+            headers={**(headers or {}), "Host": parts.netloc.rsplit("@", 1)[-1]},
+            extensions={"sni_hostname": host},
+            timeout=timeout,
+        )
+        try:
+            response = client.send(request, stream=True)
+        except httpx.HTTPError as exc:
+            raise TransientError(f"downloading the result failed: {exc}") from exc
+        try:
+            if response.is_redirect:
+                location = response.headers.get("location", "")
+                if not location:
+                    raise MalformedResponse("a redirect without a Location header")
+                current = urljoin(current, location)
+                continue
+            return _write_body(response, target, max_bytes=max_bytes, deadline=deadline)
+        finally:
+            response.close()
     raise UnsafeURL(f"more than {MAX_REDIRECTS} redirects from {url[:200]}", code="redirects")
 
 

@@ -15,7 +15,8 @@ from decimal import Decimal
 import pytest
 from celery.exceptions import SoftTimeLimitExceeded
 from django.core.files.storage import default_storage
-from django.db import connection
+from django.db import connection, transaction
+from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from assets.models import Clip
@@ -127,6 +128,69 @@ def test_a_remote_job_polls_by_handing_its_lease_to_one_later_message(fake, no_e
     token = _drives(no_enqueue)[-1][1]
     assert jobs.job_drive(job_id=job.pk, token=token, owner="t3") == 60.0  # POLL_MAX
     assert GenerationJob.objects.get(pk=job.pk).progress == 0.4
+
+
+# --- Query budget: one message, no redundant round trips ----------------------------------
+
+
+def _statements(queries, table: str) -> list[str]:
+    return [q["sql"] for q in queries if f'"{table}"' in q["sql"]]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_hosted_job_that_answers_at_once_takes_one_message_and_a_fixed_query_budget(
+    fake, no_enqueue, settings, http_base
+) -> None:
+    """Submit, status, result and download in one message, in autocommit as a worker runs.
+
+    The budget counts every statement (BEGIN/COMMIT and savepoints included): the lease is
+    one INSERT (taken as it is created) and one UPDATE (finished inside the final transition),
+    the job is read once (each transition's locked read carries the loop on), and the deadline
+    rides on the submit's conditional UPDATE. Before, the same job cost 36 statements on
+    PostgreSQL, with a lease created in its own transaction, an existence check, a deadline
+    UPDATE, a re-read after every step and the lease finished twice.
+    """
+    settings.GREENLIGHT_DOWNLOAD_TEST_HOSTS = ["127.0.0.1"]
+    settings.GREENLIGHT_PROVIDER_CONCURRENCY = {"fake": 5}
+    fake.status_report = StatusReport(state=RemoteState.COMPLETED)
+    fake.result_url = f"{http_base}/video.mp4"
+    job = _fake_job()
+
+    with CaptureQueriesContext(connection) as queries:
+        assert jobs.job_drive(job_id=job.pk, token="", owner="t1") is None
+
+    job.refresh_from_db()
+    assert job.status == Status.SUCCEEDED and job.deadline_at is not None
+    lease = _statements(queries, "generation_lease")
+    assert [sql.split()[0] for sql in lease] == ["INSERT", "UPDATE"], lease
+    reads = [
+        sql
+        for sql in _statements(queries, "generation_generationjob")
+        if sql.startswith("SELECT") and "COUNT(" not in sql
+    ]
+    assert len(reads) == 4, reads  # the driver's one read and three transitions' locked reads
+    assert len(queries) <= 27, "\n".join(q["sql"][:120] for q in queries)
+    assert _drives(no_enqueue) == []
+    assert Lease.objects.get(kind=JOB, object_id=job.pk).done
+
+
+def test_a_final_transition_finishes_the_lease_in_its_own_transaction(
+    fake, no_enqueue, django_capture_on_commit_callbacks
+) -> None:
+    """No window in which a job is final but its lease is open (it used to wait for on_commit),
+    and a transition that rolls back leaves the lease as it was."""
+    job = _fake_job(status=Status.RUNNING, provider_request_id="fake-1")
+    assert leases.lease_take(kind=JOB, object_id=job.pk, token="", owner="t1")
+
+    with pytest.raises(RuntimeError), transaction.atomic():
+        jobs.job_mark_failed(job_id=job.pk, error="boom")
+        raise RuntimeError
+    assert not Lease.objects.get(kind=JOB, object_id=job.pk).done
+
+    with django_capture_on_commit_callbacks(execute=False):
+        jobs.job_mark_failed(job_id=job.pk, error="boom")
+        lease = Lease.objects.get(kind=JOB, object_id=job.pk)
+        assert (lease.done, lease.owner) == (True, "")
 
 
 # --- F1: a job canceled while its submit is in flight ----------------------------------------
