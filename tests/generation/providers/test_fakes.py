@@ -2,28 +2,25 @@
 
 from __future__ import annotations
 
-import time
-
 import httpx
 
 from generation.providers.base import GenerationRequest
 
 
-def test_a_fake_answers_calls_on_a_kept_alive_connection_at_once(fal_fake) -> None:
-    """Headers and body leave in one segment with Nagle off.
+def test_a_fake_sends_without_waiting_for_delayed_acks(fal_fake) -> None:
+    """Headers and body leave at once: the fake's sockets have Nagle off.
 
     Written as two small sends with Nagle on, the body waits for the client's delayed ACK
-    (about 40 ms on Linux) on every call after the first on a connection, so a benchmark
-    against the "instant" fake measured the fake's TCP stack rather than the driver.
+    (about 40 ms on Linux) on every call after the first on a kept-alive connection, so a
+    benchmark against the "instant" fake measured the fake's TCP stack rather than the driver
+    (bench/fanout.py prints the speed; this checks the setting that gives it).
     """
+    handler = fal_fake._server.RequestHandlerClass
+    assert handler.disable_nagle_algorithm is True
     with httpx.Client() as client:
-        client.get(fal_fake.jwks_url).raise_for_status()  # opens the connection
-        started = time.perf_counter()
-        for _ in range(20):
+        for _ in range(3):  # kept alive: the calls after the first reuse the connection
             client.get(fal_fake.jwks_url).raise_for_status()
-        elapsed = time.perf_counter() - started
-    # 20 delayed ACKs would take at least 0.8 s; unhindered calls take a few ms each.
-    assert elapsed < 0.4, f"20 calls took {elapsed:.3f} s"
+    assert fal_fake.connections == 1
 
 
 def test_downloads_from_one_host_reuse_a_kept_alive_connection(fal_fake, tmp_path) -> None:
