@@ -15,13 +15,16 @@ which is ffmpeg work and not the driver's, waits in its own queue and is purged 
    submitted, polled and downloaded from the fake, which answers at once. Timed from the first
    brief to the last job succeeded; the worker log gives how many `drive_job` messages a job
    took (k).
-2. baseline: as many chains of k no-op tasks (`bench.noop`), sent at once, timed until the
-   last task ran, by the same worker in the same run.
+2. baselines: as many chains of k no-op tasks (`bench.noop`), sent at once, timed until the
+   last task ran, by the same worker in the same run; then chains of 4 no-ops, one a provider
+   step (submit, status, result, download), the length a task-per-step engine would have
+   (the spine's engine hopped through four tasks a job).
 
-It prints jobs per second for both, the overhead (driver time / baseline time; the target is
-at most 3×), and where a job's time goes: the launch (`brief_create`, which writes the variants
-and jobs and sends the first messages: it is part of fanning out, so it stays in the timed
-phase) and the worker's own time per message, from its log, for `drive_job` and for the no-op.
+It prints jobs per second for each, the overhead against each (driver time / baseline time;
+the target is at most 3×; both are printed because "the same length" reads either way), and
+where a job's time goes: the launch (`brief_create`, which writes the variants and jobs and
+sends the first messages: it is part of fanning out, so it stays in the timed phase) and the
+worker's own time per message, from its log, for `drive_job` and for the no-op.
 
 What keeps the comparison fair:
 
@@ -59,6 +62,9 @@ sys.path.insert(0, str(ROOT))
 from tests.fakes.fal import FalFake  # noqa: E402
 
 MODEL = "alibaba/happy-horse/text-to-video"
+# A job's provider steps: submit, status, result, download. The driver takes them in one
+# message when the provider answers at once; a design with a task a step would chain four.
+STEPS = 4
 PER_BRIEF = 48
 KEY = "fal-bench-key"
 
@@ -125,16 +131,18 @@ class _CPU:
         except OSError:
             return []
 
-    def _seconds(self, pids) -> float:
+    def _seconds(self, pids) -> dict[int, float]:
         tick = os.sysconf("SC_CLK_TCK")
-        total = 0
+        found = {}
         for pid in pids:
             fields = self._stat(pid)
             if fields:
-                total += int(fields[11]) + int(fields[12])  # utime, stime
-        return total / tick
+                found[pid] = (int(fields[11]) + int(fields[12])) / tick  # utime, stime
+        return found
 
-    def _read(self) -> dict[str, float]:
+    def _read(self) -> dict[str, dict[int, float]]:
+        """CPU seconds per process of each party; a process that ended between two reads
+        drops out (its time is lost, never subtracted)."""
         with self.connection.cursor() as cursor:
             cursor.execute(
                 "SELECT pid, pid = pg_backend_pid() FROM pg_stat_activity "
@@ -150,13 +158,17 @@ class _CPU:
             "worker": self._seconds(group),
             "postgres": self._seconds(pid for pid, own in backends if not own),
             "fake": self._seconds([self.fake]),
-            "bench": self._seconds([os.getpid()])
-            + self._seconds(pid for pid, own in backends if own),
+            "bench": self._seconds([os.getpid(), *(pid for pid, own in backends if own)]),
         }
 
     def per(self, count: int) -> str:
         end = self._read()
-        parts = {k: (end[k] - self.start.get(k, 0.0)) * 1000 / count for k in end}
+        parts = {
+            party: sum(t - self.start[party].get(pid, 0.0) for pid, t in times.items())
+            * 1000
+            / count
+            for party, times in end.items()
+        }
         return "  ".join(f"{k} {v:5.1f}" for k, v in parts.items()) + (
             f"  (sum {sum(parts.values()):5.1f} ms)"
         )
@@ -292,20 +304,23 @@ def main() -> None:
         drives = len(drive_s)
         per_job = max(1, round(drives / args.variants))
 
-        # 2. The baseline: the same number of chains, each as long as a job's message count.
-        cpu = _CPU(worker=worker.pid, fake=fake.pid)
-        started = time.monotonic()
-        for _ in range(args.variants):
-            chain(*(noop.si() for _ in range(per_job))).apply_async()
-        total = args.variants * per_job
-        _wait(
-            "every no-op",
-            lambda: int(counter().get(COUNTER) or 0) >= total,
-            timeout=args.timeout,
-            worker=worker,
-        )
-        baseline_s = time.monotonic() - started
-        baseline_cpu = cpu.per(args.variants)
+        # 2. The baselines: the same number of chains, each as long as a job's message count,
+        # then each as long as the provider steps a job takes (one task a step).
+        baselines = {}
+        for length in dict.fromkeys((per_job, STEPS)):
+            counter().delete(COUNTER)
+            cpu = _CPU(worker=worker.pid, fake=fake.pid)
+            started = time.monotonic()
+            for _ in range(args.variants):
+                chain(*(noop.si() for _ in range(length))).apply_async()
+            total = args.variants * length
+            _wait(
+                f"every no-op of the {length}-task chains",
+                lambda total=total: int(counter().get(COUNTER) or 0) >= total,
+                timeout=args.timeout,
+                worker=worker,
+            )
+            baselines[length] = (time.monotonic() - started, cpu.per(args.variants))
         time.sleep(1.0)
         noop_s = _task_seconds(log.read_bytes(), "bench.noop")
     finally:
@@ -339,13 +354,15 @@ def main() -> None:
     print(f"  launch (brief_create) {launch_s:5.2f} s of it, in the bench process")
     print(f"  worker, per drive_job {_ms(drive_s)}")
     print(f"  CPU ms per job        {driver_cpu}")
-    print(
-        f"bare chain of {per_job} no-op {baseline_s:7.2f} s  "
-        f"{args.variants / baseline_s:7.1f} chains/s"
-    )
     print(f"  worker, per no-op     {_ms(noop_s)}")
-    print(f"  CPU ms per chain      {baseline_cpu}")
-    print(f"overhead              {driver_s / baseline_s:7.2f}x (target <= 3x)")
+    for length, (baseline_s, baseline_cpu) in baselines.items():
+        what = "a job's messages" if length == per_job else "one a provider step"
+        print(
+            f"bare chain of {length} no-op ({what}) {baseline_s:7.2f} s  "
+            f"{args.variants / baseline_s:7.1f} chains/s"
+        )
+        print(f"  CPU ms per chain      {baseline_cpu}")
+        print(f"  overhead              {driver_s / baseline_s:7.2f}x (target <= 3x)")
 
 
 if __name__ == "__main__":
