@@ -274,6 +274,8 @@ DETECT_WIDTH = 320
 TRUNCATION_SLACK_S = 0.5
 # A candidate frame darker than this mean luma (0-255) counts as black for the poster.
 POSTER_MIN_LUMA = 24.0
+# Candidates are scored (luma, sharpness) on a copy at most this many pixels on a side.
+POSTER_SCORE_SIZE = 320
 
 _SEGMENT_LINE = re.compile(
     r"\[(?P<filter>blackdetect|freezedetect|silencedetect) @ [^\]]+\] (?P<rest>.*)$"
@@ -536,8 +538,11 @@ def _pick_poster(
     for index, path in enumerate(candidates):
         try:
             with Image.open(path) as image:
+                # JPEG decodes straight to greyscale at 1/2, 1/4 or 1/8 scale (DCT scaling):
+                # scoring a 320-pixel copy no longer pays for a full-size decode first.
+                image.draft("L", (POSTER_SCORE_SIZE, POSTER_SCORE_SIZE))
                 grey = image.convert("L")
-                grey.thumbnail((320, 320))
+                grey.thumbnail((POSTER_SCORE_SIZE, POSTER_SCORE_SIZE))
                 luma = ImageStat.Stat(grey).mean[0]
                 # Variance of an edge image: blurred or flat frames have few strong edges.
                 sharpness = ImageStat.Stat(grey.filter(ImageFilter.FIND_EDGES)).var[0]

@@ -3,6 +3,7 @@ its finding (with where it happens), each unusable file a clear failure."""
 
 from __future__ import annotations
 
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -240,3 +241,32 @@ def dataclasses_replace(info: media.MediaInfo, **changes) -> media.MediaInfo:
     import dataclasses
 
     return dataclasses.replace(info, **changes)
+
+
+def test_the_poster_is_the_sharp_lit_candidate(tmp_path: Path) -> None:
+    # Six one-second slices, one candidate in the middle of each: black, blurred, blurred,
+    # sharp, blurred, black. Only the fourth (3.5 s) is both lit and sharp.
+    kinds = ("black", "blurred", "blurred", "sharp", "blurred", "black")
+    sources = {
+        "black": "color=c=black:s=640x360:r=25:d=1",
+        "blurred": "testsrc2=s=640x360:r=25:d=1,boxblur=12:4",
+        "sharp": "testsrc2=s=640x360:r=25:d=1",
+    }
+    graph = [f"{sources[kind]}[v{i}]" for i, kind in enumerate(kinds)]
+    graph.append("".join(f"[v{i}]" for i in range(len(kinds))) + f"concat=n={len(kinds)}:v=1:a=0")
+    path = tmp_path / "poster.mp4"
+    subprocess.run(
+        [
+            "ffmpeg", "-nostdin", "-v", "error", "-y", "-f", "lavfi", "-i", ";".join(graph),
+            "-c:v", "libx264", "-preset", "ultrafast", "-crf", "18", "-pix_fmt", "yuv420p",
+            str(path),
+        ],
+        check=True,
+        timeout=60,
+    )  # fmt: skip
+
+    info, analysis = _analyse(path, tmp_path)
+
+    assert analysis.poster_at_s == pytest.approx(3.5, abs=0.05)
+    with Image.open(analysis.poster) as poster:
+        assert poster.size == (640, 360)
