@@ -52,8 +52,8 @@ def _render_and_analyse(request_dict: dict, out: str) -> None:
     from assets import media
 
     work = Path(out).with_suffix("")
-    info = media.probe(Path(out))
-    media.analyse(source=Path(out), info=info, work_dir=work)
+    # What clip_ingest runs for a clip that arrives streamable, as every animatic does.
+    media.probe_and_analyse(source=Path(out), work_dir=work)
     media.sha256_file(Path(out))
 
 
