@@ -388,8 +388,9 @@ def probe_and_analyse(
             prober.wait()
     info = _probe_result(probed.stdout, size=size)
     if _analysis_args(source=source, info=info, work_dir=work_dir) != args:
-        for stale in work_dir.glob("*"):
-            stale.unlink()
+        for pattern in ("candidate-*.jpg", "sprite.jpg", "waveform.png", "poster.jpg"):
+            for stale in work_dir.glob(pattern):
+                stale.unlink()
         return info, analyse(source=source, info=info, work_dir=work_dir, timeout_s=timeout_s)
     if failure is not None:
         raise failure
