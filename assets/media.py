@@ -110,15 +110,19 @@ def probe(path: Path, *, timeout_s: float = PROBE_TIMEOUT_S) -> MediaInfo:
     """
     path = Path(path)
     size = _checked_size(path)
+    result = _run(_probe_args(path), timeout_s=timeout_s, path=path)
+    return _probe_result(result.stdout, size=size)
+
+
+def _probe_args(path: Path) -> list[str]:
     # ffmpeg.probe (ffmpeg-python) has no timeout, so ffprobe is run directly with the same
     # arguments it would use.
-    result = _run(
-        [FFPROBE, "-v", "error", "-show_format", "-show_streams", "-of", "json", str(path)],
-        timeout_s=timeout_s,
-        path=path,
-    )
+    return [FFPROBE, "-v", "error", "-show_format", "-show_streams", "-of", "json", str(path)]
+
+
+def _probe_result(stdout: bytes, *, size: int) -> MediaInfo:
     try:
-        raw = json.loads(result.stdout.decode("utf-8", errors="replace"))
+        raw = json.loads(stdout.decode("utf-8", errors="replace"))
     except ValueError as exc:
         raise MediaError("undecodable: ffprobe returned invalid JSON") from exc
 
@@ -213,7 +217,7 @@ def moov_before_mdat(path: Path) -> bool:
     path = Path(path)
     size = _checked_size(path)
     with path.open("rb") as fh:
-        for offset, box_type in _top_level_boxes(fh, size=size):
+        for offset, box_type, _box_size in _top_level_boxes(fh, size=size):
             if offset == 0 and box_type not in _LEADING_BOXES:
                 raise MediaError("not ISO BMFF: unexpected first box")
             if box_type == b"moov":
@@ -274,6 +278,8 @@ DETECT_WIDTH = 320
 TRUNCATION_SLACK_S = 0.5
 # A candidate frame darker than this mean luma (0-255) counts as black for the poster.
 POSTER_MIN_LUMA = 24.0
+# Candidates are scored (luma, sharpness) on a copy at most this many pixels on a side.
+POSTER_SCORE_SIZE = 320
 
 _SEGMENT_LINE = re.compile(
     r"\[(?P<filter>blackdetect|freezedetect|silencedetect) @ [^\]]+\] (?P<rest>.*)$"
@@ -345,6 +351,55 @@ def analyse(
     duration (a truncated file).
     """
     source, work_dir = Path(source), Path(work_dir)
+    args = _analysis_args(source=source, info=info, work_dir=work_dir)
+    result = _run(args, timeout_s=timeout_s, path=source)
+    return _analysis_result(result.stderr, info=info, work_dir=work_dir)
+
+
+def probe_and_analyse(
+    *, source: Path, work_dir: Path, timeout_s: float = ANALYSE_TIMEOUT_S
+) -> tuple[MediaInfo, Analysis]:
+    """Probe `source` and analyse it: the same result and errors as `probe` then `analyse`.
+
+    For an MP4/MOV whose moov box comes first, the analysis command is built from what that
+    box says (duration, frame size, tracks) and ffprobe runs beside the decode instead of
+    before it: its start-up, mostly the loading of ffmpeg's libraries, no longer holds the
+    decode up. ffprobe's answer is the one kept; had it built another command, the analysis
+    runs again with it. Other files are probed first, as `probe` then `analyse` would.
+    """
+    source, work_dir = Path(source), Path(work_dir)
+    guess = _header_guess(source)
+    if guess is None:
+        info = probe(source)
+        return info, analyse(source=source, info=info, work_dir=work_dir, timeout_s=timeout_s)
+    size = _checked_size(source)
+    args = _analysis_args(source=source, info=guess, work_dir=work_dir)
+    prober = _start(_probe_args(source))
+    try:
+        try:
+            result, failure = _run(args, timeout_s=timeout_s, path=source), None
+        except MediaError as exc:
+            result, failure = None, exc
+        # The probe's verdict comes first, as it would have before the decode.
+        probed = _finish(prober, timeout_s=PROBE_TIMEOUT_S, path=source)
+    finally:
+        if prober.poll() is None:
+            prober.kill()
+            prober.wait()
+    info = _probe_result(probed.stdout, size=size)
+    if _analysis_args(source=source, info=info, work_dir=work_dir) != args:
+        for pattern in ("candidate-*.jpg", "sprite.jpg", "waveform.png", "poster.jpg"):
+            for stale in work_dir.glob(pattern):
+                stale.unlink()
+        return info, analyse(source=source, info=info, work_dir=work_dir, timeout_s=timeout_s)
+    if failure is not None:
+        raise failure
+    return info, _analysis_result(result.stderr, info=info, work_dir=work_dir)
+
+
+def _analysis_args(*, source: Path, info: MediaInfo, work_dir: Path) -> list[str]:
+    """Return the one ffmpeg command of the analysis; it depends on `info` only through the
+    duration, the frame size and whether there is audio."""
     work_dir.mkdir(parents=True, exist_ok=True)
     duration = max(info.duration_s, 0.001)
     geometry = _sprite_geometry(info)
@@ -400,8 +455,16 @@ def analyse(
         outputs.append(ffmpeg.output(wave, str(waveform_path), **{"frames:v": 1, "update": 1}))
     args = ffmpeg.merge_outputs(*outputs).compile(cmd=FFMPEG)
     args[1:1] = ["-nostdin", "-hide_banner", "-nostats", "-y", "-v", "info"]
-    result = _run(args, timeout_s=timeout_s, path=source)
-    log = result.stderr.decode("utf-8", errors="replace")
+    return args
+
+
+def _analysis_result(stderr: bytes, *, info: MediaInfo, work_dir: Path) -> Analysis:
+    log = stderr.decode("utf-8", errors="replace")
+    duration = max(info.duration_s, 0.001)
+    geometry = _sprite_geometry(info)
+    sprite_path = work_dir / "sprite.jpg"
+    waveform_path = work_dir / "waveform.png"
+    step = duration / POSTER_CANDIDATES
 
     frames = _last_int(_FRAME_COUNT, log)
     fps = info.fps if info.fps > 0 else 25.0
@@ -536,8 +599,11 @@ def _pick_poster(
     for index, path in enumerate(candidates):
         try:
             with Image.open(path) as image:
+                # JPEG decodes straight to greyscale at 1/2, 1/4 or 1/8 scale (DCT scaling):
+                # scoring a 320-pixel copy no longer pays for a full-size decode first.
+                image.draft("L", (POSTER_SCORE_SIZE, POSTER_SCORE_SIZE))
                 grey = image.convert("L")
-                grey.thumbnail((320, 320))
+                grey.thumbnail((POSTER_SCORE_SIZE, POSTER_SCORE_SIZE))
                 luma = ImageStat.Stat(grey).mean[0]
                 # Variance of an edge image: blurred or flat frames have few strong edges.
                 sharpness = ImageStat.Stat(grey.filter(ImageFilter.FIND_EDGES)).var[0]
@@ -580,16 +646,33 @@ def _checked_size(path: Path) -> int:
 
 
 def _run(args: list[str], *, timeout_s: float, path: Path) -> subprocess.CompletedProcess[bytes]:
-    tool = Path(args[0]).name
+    return _finish(_start(args), timeout_s=timeout_s, path=path)
+
+
+def _start(args: list[str]) -> subprocess.Popen[bytes]:
+    return subprocess.Popen(
+        args, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE
+    )
+
+
+def _finish(
+    process: subprocess.Popen[bytes], *, timeout_s: float, path: Path
+) -> subprocess.CompletedProcess[bytes]:
+    """Wait for a started tool; a timeout kills it. Raises MediaError unless it exits 0."""
+    tool = Path(str(process.args[0])).name  # type: ignore[index]
     try:
-        result = subprocess.run(
-            args, stdin=subprocess.DEVNULL, capture_output=True, timeout=timeout_s, check=False
-        )
+        stdout, stderr = process.communicate(timeout=timeout_s)
     except subprocess.TimeoutExpired as exc:
+        process.kill()
+        process.communicate()
         raise MediaError(f"undecodable: {tool} timed out after {timeout_s:g}s") from exc
-    if result.returncode != 0:
-        raise MediaError(f"undecodable: {_stderr_tail(result.stderr, path=path)}")
-    return result
+    except BaseException:
+        process.kill()
+        process.wait()
+        raise
+    if process.returncode != 0:
+        raise MediaError(f"undecodable: {_stderr_tail(stderr, path=path)}")
+    return subprocess.CompletedProcess(process.args, process.returncode, stdout, stderr)
 
 
 def _stderr_tail(stderr: bytes, *, path: Path) -> str:
@@ -616,7 +699,7 @@ def _atomic_target(target: Path) -> Iterator[Path]:
         tmp.unlink(missing_ok=True)
 
 
-def _top_level_boxes(fh: Any, *, size: int) -> Iterator[tuple[int, bytes]]:
+def _top_level_boxes(fh: Any, *, size: int) -> Iterator[tuple[int, bytes, int]]:
     offset = 0
     while offset < size:
         fh.seek(offset)
@@ -638,8 +721,109 @@ def _top_level_boxes(fh: Any, *, size: int) -> Iterator[tuple[int, bytes]]:
             box_size = size - offset
         if box_size < header_size:
             raise MediaError("not ISO BMFF: invalid box size")
-        yield offset, box_type
+        yield offset, box_type, box_size
         offset += box_size
+
+
+# A moov box past this size is not worth reading twice (ffprobe reads it anyway).
+_MAX_MOOV_BYTES = 8 << 20
+_ISO_FORMAT_NAME = "mov,mp4,m4a,3gp,3g2,mj2"
+
+
+def _header_guess(path: Path) -> MediaInfo | None:
+    """Guess from an MP4/MOV's moov box what the analysis command needs, without ffprobe.
+
+    Only the duration, the displayed frame size and whether there is a sound track are
+    filled in. None unless the file is ISO BMFF with its moov before its mdat and the box
+    names a duration and a video track: such files are probed first.
+    """
+    try:
+        size = path.stat().st_size
+        with path.open("rb") as fh:
+            for offset, box_type, box_size in _top_level_boxes(fh, size=size):
+                if offset == 0 and box_type not in _LEADING_BOXES:
+                    return None
+                if box_type == b"mdat":
+                    return None
+                if box_type == b"moov":
+                    if box_size > _MAX_MOOV_BYTES:
+                        return None
+                    fh.seek(offset)
+                    return _moov_guess(fh.read(box_size))
+    except (OSError, MediaError):
+        return None
+    return None
+
+
+def _child_boxes(data: bytes, start: int = 8) -> Iterator[tuple[bytes, bytes]]:
+    """Yield (type, payload) of the boxes inside a box held in `data` from `start` on."""
+    offset = start
+    while offset + 8 <= len(data):
+        box_size = int.from_bytes(data[offset : offset + 4], "big")
+        box_type = data[offset + 4 : offset + 8]
+        header = 8
+        if box_size == 1:
+            box_size = int.from_bytes(data[offset + 8 : offset + 16], "big")
+            header = 16
+        elif box_size == 0:
+            box_size = len(data) - offset
+        if box_size < header or offset + box_size > len(data):
+            return
+        yield box_type, data[offset + header : offset + box_size]
+        offset += box_size
+
+
+def _moov_guess(moov: bytes) -> MediaInfo | None:
+    duration = 0.0
+    width = height = 0
+    has_video = has_audio = False
+    for box_type, payload in _child_boxes(moov):
+        if box_type == b"mvhd" and len(payload) >= 32:
+            if payload[0] == 1:
+                timescale = int.from_bytes(payload[20:24], "big")
+                ticks = int.from_bytes(payload[24:32], "big")
+            else:
+                timescale = int.from_bytes(payload[12:16], "big")
+                ticks = int.from_bytes(payload[16:20], "big")
+            duration = ticks / timescale if timescale else 0.0
+        elif box_type == b"trak":
+            handler, size = _trak_guess(payload)
+            if handler == b"vide" and not has_video:
+                has_video, (width, height) = True, size
+            has_audio = has_audio or handler == b"soun"
+    if not has_video or duration <= 0 or width <= 0 or height <= 0:
+        return None
+    return MediaInfo(
+        format_name=_ISO_FORMAT_NAME,
+        duration_s=duration,
+        width=width,
+        height=height,
+        fps=0.0,
+        video_codec="",
+        has_audio=has_audio,
+    )
+
+
+def _trak_guess(trak: bytes) -> tuple[bytes, tuple[int, int]]:
+    """Return a track's handler type and its displayed (width, height), rotation applied."""
+    handler = b""
+    size = (0, 0)
+    for box_type, payload in _child_boxes(trak, start=0):
+        if box_type == b"tkhd" and len(payload) >= 84:
+            at = 88 if payload[0] == 1 else 76
+            if len(payload) < at + 8:
+                continue
+            matrix_a = int.from_bytes(payload[at - 36 : at - 32], "big", signed=True)
+            matrix_d = int.from_bytes(payload[at - 20 : at - 16], "big", signed=True)
+            width = int.from_bytes(payload[at : at + 4], "big") >> 16
+            height = int.from_bytes(payload[at + 4 : at + 8], "big") >> 16
+            # A quarter turn zeroes the scale terms: players show the frame the other way up.
+            size = (height, width) if matrix_a == 0 and matrix_d == 0 else (width, height)
+        elif box_type == b"mdia":
+            for inner_type, inner in _child_boxes(payload, start=0):
+                if inner_type == b"hdlr" and len(inner) >= 12:
+                    handler = inner[8:12]
+    return handler, size
 
 
 def _is_still_image(*, format_name: str, duration: float, video: dict[str, Any]) -> bool:

@@ -182,15 +182,20 @@ def _store(name: str, path: Path, *, saved: list[str]) -> str:
     return stored
 
 
-def _analyse_and_store(
-    *, clip: Clip, source: Path, info: media.MediaInfo, work_dir: Path, saved: list[str]
-) -> tuple[media.Analysis, dict[str, Any]]:
-    """Run the single analysis decode and store its files; every stored name goes to `saved`.
+def _store_analysis(
+    *,
+    clip: Clip,
+    source: Path,
+    info: media.MediaInfo,
+    analysis: media.Analysis,
+    work_dir: Path,
+    saved: list[str],
+) -> dict[str, Any]:
+    """Store the analysis' files; every stored name goes to `saved`.
 
-    Returns the analysis and the Clip field values it yields. Raises MediaError.
+    Returns the Clip field values the analysis yields. Raises MediaError.
     """
     base = f"clips/{clip.uuid}"
-    analysis = media.analyse(source=source, info=info, work_dir=work_dir)
     poster = analysis.poster
     if poster is None:
         # Too short for the candidate sampler to land on a frame: fall back to one seek.
@@ -218,7 +223,19 @@ def _analyse_and_store(
         fields["thumbnails"] = name
     if analysis.waveform:
         fields["waveform"] = _store(f"{base}/waveform.png", analysis.waveform, saved=saved)
-    return analysis, fields
+    return fields
+
+
+def _needs_faststart(path: Path) -> bool:
+    """Tell whether a file is ISO BMFF (MP4/MOV) with its moov box after the media data.
+
+    Only such files have a moov to move; WebM and others stream as they are, and junk is left
+    for the probe to name.
+    """
+    try:
+        return not media.moov_before_mdat(path)
+    except media.MediaError:
+        return False
 
 
 def clip_ingest(*, clip_id: int) -> Clip | None:
@@ -234,16 +251,24 @@ def clip_ingest(*, clip_id: int) -> Clip | None:
     saved: list[str] = []
     try:
         with _local_copy(clip.file.name) as source, tempfile.TemporaryDirectory() as tmp:
-            info = media.probe(source)
             video_name = clip.file.name
             playable = source
-            # Only ISO BMFF (MP4/MOV) has a moov atom to move; WebM and others stream as is.
-            iso_bmff = any(f in info.format_name for f in ("mp4", "mov"))
-            if iso_bmff and not media.moov_before_mdat(source):
+            work_dir = Path(tmp) / "analysis"
+            if _needs_faststart(source):
+                info = media.probe(source)
                 playable = Path(tmp) / "faststart.mp4"
                 media.remux_faststart(source=source, target=playable)
-            analysis, derived = _analyse_and_store(
-                clip=clip, source=playable, info=info, work_dir=Path(tmp) / "analysis", saved=saved
+                analysis = media.analyse(source=playable, info=info, work_dir=work_dir)
+            else:
+                # Most clips (every animatic) arrive streamable: probe and decode overlap.
+                info, analysis = media.probe_and_analyse(source=source, work_dir=work_dir)
+            derived = _store_analysis(
+                clip=clip,
+                source=playable,
+                info=info,
+                analysis=analysis,
+                work_dir=work_dir,
+                saved=saved,
             )
             if playable != source:
                 video_name = _store(f"clips/{clip.uuid}/video.mp4", playable, saved=saved)
@@ -346,9 +371,14 @@ def clip_reanalyse(*, clip_id: int, actor: Any = None) -> Clip:
     saved: list[str] = []
     try:
         with _local_copy(clip.file.name) as source, tempfile.TemporaryDirectory() as tmp:
-            info = media.probe(source)
-            analysis, derived = _analyse_and_store(
-                clip=clip, source=source, info=info, work_dir=Path(tmp), saved=saved
+            info, analysis = media.probe_and_analyse(source=source, work_dir=Path(tmp))
+            derived = _store_analysis(
+                clip=clip,
+                source=source,
+                info=info,
+                analysis=analysis,
+                work_dir=Path(tmp),
+                saved=saved,
             )
         qc = qc_findings(
             info=info,

@@ -1,7 +1,9 @@
 from __future__ import annotations
 
 import mimetypes
+import os
 import uuid
+from datetime import UTC, datetime
 
 from django.conf import settings
 from django.contrib.auth.decorators import login_required
@@ -32,27 +34,37 @@ def _serve(
     a location for the storage, else from here through the server's sendfile path.
     """
     storage = storages[alias]
-    if not name or not storage.exists(name):
+    if not name:
         raise Http404("file missing")
     if not isinstance(storage, FileSystemStorage):
+        if not storage.exists(name):
+            raise Http404("file missing")
         return HttpResponseRedirect(storage.url(name))
     location = settings.GREENLIGHT_ACCEL_REDIRECT.get(alias, "")
     if location:
+        if not storage.exists(name):
+            raise Http404("file missing")
         return accel_redirect_response(
             location=location.rstrip("/") + "/" + name.lstrip("/"),
             content_type=content_type,
             filename=filename,
             as_attachment=attachment,
         )
-    fh = storage.open(name, "rb")
+    # Open first, then describe the open file: no window in which a file that was checked is
+    # gone (a re-analysis deletes replaced files), and one fstat instead of three stats.
+    try:
+        fh = storage.open(name, "rb")
+    except (FileNotFoundError, IsADirectoryError) as exc:
+        raise Http404("file missing") from exc
+    stat = os.fstat(fh.fileno())
     return ranged_file_response(
         request,
         file=fh,
-        size=storage.size(name),
+        size=stat.st_size,
         content_type=content_type,
         filename=filename,
         as_attachment=attachment,
-        last_modified=storage.get_modified_time(name),
+        last_modified=datetime.fromtimestamp(stat.st_mtime, tz=UTC),
     )
 
 

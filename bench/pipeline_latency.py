@@ -15,12 +15,17 @@ For each size it measures, in the same run and on the same machine:
 and prints pipeline ÷ renders (the engine issue's measure, target at most 1.3) and pipeline ÷
 renders + analysis: what the engine itself adds (hops, polling, database, storage) on top of
 the work a clip needs.
+
+`--rounds N` repeats the three measurements N times, interleaved, and prints every round with
+the 1-minute load average beside it and the median ratios last: on a shared machine the load
+moves between one measurement and the next, and a ratio is only worth its neighbours.
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -47,8 +52,8 @@ def _render_and_analyse(request_dict: dict, out: str) -> None:
     from assets import media
 
     work = Path(out).with_suffix("")
-    info = media.probe(Path(out))
-    media.analyse(source=Path(out), info=info, work_dir=work)
+    # What clip_ingest runs for a clip that arrives streamable, as every animatic does.
+    media.probe_and_analyse(source=Path(out), work_dir=work)
     media.sha256_file(Path(out))
 
 
@@ -161,6 +166,7 @@ def _print_timeline(brief) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--variants", type=int, nargs="+", default=[4, 12])
+    parser.add_argument("--rounds", type=int, default=2, help="interleaved repetitions")
     parser.add_argument("--timeline", action="store_true", help="print where each job's time went")
     args = parser.parse_args()
     global TIMELINE
@@ -184,23 +190,32 @@ def main() -> None:
     try:
         # Warm up: first imports, fonts and espeak-ng voices.
         pipeline(1, hooks=["Warm up"], durations=[3])
-        for count in args.variants:
-            hooks = HOOKS[: count // 2] if count > 1 else HOOKS[:1]
-            seconds, requests = pipeline(count, hooks=hooks, durations=[3])
-            render = renders_alone(requests, var)
-            work = work_alone(requests, var)
-            rows.append((count, seconds, render, work))
+        for _round in range(args.rounds):
+            for count in args.variants:
+                hooks = HOOKS[: count // 2] if count > 1 else HOOKS[:1]
+                seconds, requests = pipeline(count, hooks=hooks, durations=[3])
+                render = renders_alone(requests, var)
+                work = work_alone(requests, var)
+                rows.append((count, seconds, render, work, os.getloadavg()[0]))
     finally:
         worker.terminate()
         worker.wait(30)
     print(
         f"{'variants':>8}  {'brief→ready s':>13}  {'renders s':>9}  {'ratio':>5}"
-        f"  {'renders+analysis s':>18}  {'ratio':>5}"
+        f"  {'renders+analysis s':>18}  {'ratio':>5}  {'load':>5}"
     )
-    for count, seconds, render, work in rows:
+    for count, seconds, render, work, load in rows:
         print(
             f"{count:>8}  {seconds:>13.2f}  {render:>9.2f}  {seconds / render:>5.2f}"
-            f"  {work:>18.2f}  {seconds / work:>5.2f}"
+            f"  {work:>18.2f}  {seconds / work:>5.2f}  {load:>5.2f}"
+        )
+    for count in args.variants:
+        mine = [row for row in rows if row[0] == count]
+        to_render = statistics.median(row[1] / row[2] for row in mine)
+        to_work = statistics.median(row[1] / row[3] for row in mine)
+        print(
+            f"median of {len(mine)} at {count} variants: pipeline ÷ renders {to_render:.2f}"
+            f" (target ≤ 1.3), pipeline ÷ renders+analysis {to_work:.2f}"
         )
 
 

@@ -3,6 +3,7 @@ its finding (with where it happens), each unusable file a clear failure."""
 
 from __future__ import annotations
 
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -240,3 +241,149 @@ def dataclasses_replace(info: media.MediaInfo, **changes) -> media.MediaInfo:
     import dataclasses
 
     return dataclasses.replace(info, **changes)
+
+
+def test_the_poster_is_the_sharp_lit_candidate(tmp_path: Path) -> None:
+    # Six one-second slices, one candidate in the middle of each: black, blurred, blurred,
+    # sharp, blurred, black. Only the fourth (3.5 s) is both lit and sharp.
+    kinds = ("black", "blurred", "blurred", "sharp", "blurred", "black")
+    sources = {
+        "black": "color=c=black:s=640x360:r=25:d=1",
+        "blurred": "testsrc2=s=640x360:r=25:d=1,boxblur=12:4",
+        "sharp": "testsrc2=s=640x360:r=25:d=1",
+    }
+    graph = [f"{sources[kind]}[v{i}]" for i, kind in enumerate(kinds)]
+    graph.append("".join(f"[v{i}]" for i in range(len(kinds))) + f"concat=n={len(kinds)}:v=1:a=0")
+    path = tmp_path / "poster.mp4"
+    subprocess.run(
+        [
+            "ffmpeg", "-nostdin", "-v", "error", "-y", "-f", "lavfi", "-i", ";".join(graph),
+            "-c:v", "libx264", "-preset", "ultrafast", "-crf", "18", "-pix_fmt", "yuv420p",
+            str(path),
+        ],
+        check=True,
+        timeout=60,
+    )  # fmt: skip
+
+    info, analysis = _analyse(path, tmp_path)
+
+    assert analysis.poster_at_s == pytest.approx(3.5, abs=0.05)
+    with Image.open(analysis.poster) as poster:
+        assert poster.size == (640, 360)
+
+
+# --- probe and analysis together ------------------------------------------------------------
+
+
+def _sequential(path: Path, work_dir: Path) -> tuple[media.MediaInfo, media.Analysis]:
+    info = media.probe(path)
+    return info, media.analyse(source=path, info=info, work_dir=work_dir)
+
+
+@pytest.mark.parametrize("attr", ["clean", "black", "frozen", "silent", "no_audio"])
+def test_probe_and_analyse_equals_probe_then_analyse(
+    qc_media: QcMedia, tmp_path: Path, attr: str
+) -> None:
+    path = getattr(qc_media, attr)
+
+    info, analysis = media.probe_and_analyse(source=path, work_dir=tmp_path / "together")
+
+    expected_info, expected = _sequential(path, tmp_path / "apart")
+    assert info == expected_info and info.raw == expected_info.raw
+    assert analysis.as_dict() == expected.as_dict()
+    assert analysis.poster.read_bytes() == expected.poster.read_bytes()
+    assert analysis.sprite.read_bytes() == expected.sprite.read_bytes()
+
+
+def test_probe_and_analyse_of_other_layouts(media_files: MediaFiles, tmp_path: Path) -> None:
+    # Portrait without audio (moov first), and a moov at the end (probed first, as before).
+    for path in (media_files.vertical, media_files.moov_at_end):
+        info, analysis = media.probe_and_analyse(source=path, work_dir=tmp_path / path.stem)
+
+        expected_info, expected = _sequential(path, tmp_path / f"{path.stem}-apart")
+        assert info == expected_info
+        assert analysis.as_dict() == expected.as_dict()
+
+
+def test_ffprobe_runs_beside_the_decode_of_a_faststart_mp4(
+    qc_media: QcMedia, tmp_path: Path, monkeypatch
+) -> None:
+    events: list[str] = []
+    real_start, real_finish = media._start, media._finish
+
+    def start(args):
+        events.append(f"start {Path(args[0]).name}")
+        return real_start(args)
+
+    def finish(process, **kwargs):
+        events.append(f"end {Path(process.args[0]).name}")
+        return real_finish(process, **kwargs)
+
+    monkeypatch.setattr(media, "_start", start)
+    monkeypatch.setattr(media, "_finish", finish)
+
+    media.probe_and_analyse(source=qc_media.clean, work_dir=tmp_path)
+
+    # ffprobe is started, the one decode runs to the end meanwhile, ffprobe is collected after
+    # (probe then analyse would be: start ffprobe, end ffprobe, start ffmpeg, end ffmpeg).
+    assert events == ["start ffprobe", "start ffmpeg", "end ffmpeg", "end ffprobe"]
+
+
+def test_a_wrong_guess_from_the_moov_box_analyses_again_with_the_probe(
+    qc_media: QcMedia, tmp_path: Path, monkeypatch
+) -> None:
+    real_guess = media._header_guess
+
+    def wrong(path):
+        guess = real_guess(path)
+        return dataclasses_replace(guess, duration_s=guess.duration_s * 2, has_audio=False)
+
+    monkeypatch.setattr(media, "_header_guess", wrong)
+    runs: list[list[str]] = []
+    real_run = media._run
+
+    def run(args, **kwargs):
+        runs.append(args)
+        return real_run(args, **kwargs)
+
+    monkeypatch.setattr(media, "_run", run)
+
+    info, analysis = media.probe_and_analyse(source=qc_media.black, work_dir=tmp_path / "t")
+
+    assert len(runs) == 2
+    expected_info, expected = _sequential(qc_media.black, tmp_path / "apart")
+    assert analysis.as_dict() == expected.as_dict()
+    assert sorted(p.name for p in (tmp_path / "t").iterdir()) == sorted(
+        p.name for p in (tmp_path / "apart").iterdir()
+    )
+
+
+@pytest.mark.parametrize(
+    ("attr", "message"),
+    [
+        ("truncated", r"^truncated: decodes"),
+        ("still_mp4", "^not a video: still image"),
+        ("one_frame", "^not a video: still image"),
+    ],
+)
+def test_probe_and_analyse_fails_as_probe_then_analyse_does(
+    qc_media: QcMedia, tmp_path: Path, attr: str, message: str
+) -> None:
+    with pytest.raises(MediaError, match=message):
+        media.probe_and_analyse(source=getattr(qc_media, attr), work_dir=tmp_path)
+
+
+@pytest.mark.parametrize(
+    ("attr", "message"),
+    [
+        ("text_as_mp4", "^undecodable"),
+        ("audio_only", "^not a video: no video stream"),
+        ("empty", "^empty file"),
+        ("random_bytes", "^undecodable"),
+    ],
+)
+def test_probe_and_analyse_of_what_is_not_a_video(
+    media_files: MediaFiles, tmp_path: Path, attr: str, message: str
+) -> None:
+    with pytest.raises(MediaError, match=message):
+        media.probe_and_analyse(source=getattr(media_files, attr), work_dir=tmp_path)

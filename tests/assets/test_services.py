@@ -512,13 +512,13 @@ def test_reanalyse_failure_keeps_the_old_analysis(qc_media, monkeypatch) -> None
     clip.refresh_from_db()
     stored = _stored_names()
     analysed = (clip.derived_names(), clip.analysis, clip.qc)
-    real_analyse = media.analyse
+    real_analyse = media.probe_and_analyse
 
     def analyse_then_fail(**kwargs):
         real_analyse(**kwargs)
         raise media.MediaError("undecodable: disk gone")
 
-    monkeypatch.setattr(media, "analyse", analyse_then_fail)
+    monkeypatch.setattr(media, "probe_and_analyse", analyse_then_fail)
     with pytest.raises(services.ReanalyseError, match="undecodable: disk gone"):
         services.clip_reanalyse(clip_id=clip.pk)
 

@@ -104,6 +104,16 @@ def test_clip_video_with_the_file_missing_is_404(client) -> None:
     assert _member_client(client, clip).get(clip.video_url).status_code == 404
 
 
+def test_a_file_deleted_after_the_existence_check_is_404_not_500(client, clip, monkeypatch) -> None:
+    # A derived file replaced by a re-analysis between a check and the open: the storage said
+    # yes a moment ago, the open finds nothing.
+    client = _member_client(client, clip)
+    default_storage.delete(clip.file.name)
+    monkeypatch.setattr(type(default_storage._wrapped), "exists", lambda self, name: True)
+
+    assert client.get(clip.video_url).status_code == 404
+
+
 def test_clip_video_rejects_post(client, clip) -> None:
     assert _member_client(client, clip).post(clip.video_url).status_code == 405
 
