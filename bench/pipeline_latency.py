@@ -3,9 +3,10 @@
 Run from the project root: `.venv/bin/python bench/pipeline_latency.py [--variants 4 12]`.
 
 For each size it measures, in the same run and on the same machine:
-- pipeline: a real `celery -A config worker --concurrency=2` on the embedded default (SQLite,
-  filesystem broker, local media) from `brief_create` until every clip is ready for review
-  (submit, render, download, ingest);
+- pipeline: the Celery workers `make run` starts, read from the Procfile (two lanes for
+  provider work, where the animatic renders, and one for media work, where clips are
+  ingested), on the embedded default (SQLite, filesystem broker, local media), from
+  `brief_create` until every clip is ready for review (submit, render, download, ingest);
 - renders: the same animatic renders alone, two at a time (the worker's two lanes), with no
   Django, broker or ingest at all.
 
@@ -25,6 +26,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import shlex
 import statistics
 import subprocess
 import sys
@@ -83,10 +85,21 @@ def renders_alone(requests: list[dict], scratch: Path) -> float:
     return time.perf_counter() - started
 
 
-def _start_worker(env: dict[str, str], log: Path) -> subprocess.Popen:
+def procfile_workers() -> list[tuple[str, list[str]]]:
+    """The Celery workers `make run` starts (name, arguments after `worker`), from the Procfile,
+    so the bench measures the embedded default as shipped."""
+    found = []
+    for line in (ROOT / "Procfile").read_text().splitlines():
+        name, _, command = line.partition(":")
+        words = shlex.split(command)
+        if "celery" in " ".join(words[:1]) and "worker" in words:
+            found.append((name.strip(), words[words.index("worker") + 1 :]))
+    return found
+
+
+def _start_worker(env: dict[str, str], log: Path, *args: str) -> subprocess.Popen:
     worker = subprocess.Popen(
-        [sys.executable, "-m", "celery", "-A", "config", "worker", "--loglevel=INFO",
-         "--concurrency=2", "--without-gossip", "--without-mingle", "--without-heartbeat"],
+        [sys.executable, "-m", "celery", "-A", "config", "worker", *args],
         cwd=ROOT, env=env, stdout=log.open("w"), stderr=subprocess.STDOUT,
     )  # fmt: skip
     deadline = time.monotonic() + 60
@@ -185,7 +198,7 @@ def main() -> None:
     from django.core.management import call_command
 
     call_command("migrate", verbosity=0)
-    worker = _start_worker(env, var / "worker.log")
+    workers = [_start_worker(env, var / f"{name}.log", *args) for name, args in procfile_workers()]
     rows = []
     try:
         # Warm up: first imports, fonts and espeak-ng voices.
@@ -198,8 +211,10 @@ def main() -> None:
                 work = work_alone(requests, var)
                 rows.append((count, seconds, render, work, os.getloadavg()[0]))
     finally:
-        worker.terminate()
-        worker.wait(30)
+        for worker in workers:
+            worker.terminate()
+        for worker in workers:
+            worker.wait(30)
     print(
         f"{'variants':>8}  {'brief→ready s':>13}  {'renders s':>9}  {'ratio':>5}"
         f"  {'renders+analysis s':>18}  {'ratio':>5}  {'load':>5}"
