@@ -734,16 +734,15 @@ def _header_guess(path: Path) -> MediaInfo | None:
     """Guess from an MP4/MOV's moov box what the analysis command needs, without ffprobe.
 
     Only the duration, the displayed frame size and whether there is a sound track are
-    filled in. None unless the file is ISO BMFF with its moov before its mdat and the box
-    names a duration and a video track: such files are probed first.
+    filled in. None unless the file is ISO BMFF with a moov box (before or after its mdat: the
+    top-level headers lead past the media data) that names a duration and a video track:
+    other files are probed first. A file cut short before its moov has none to read.
     """
     try:
         size = path.stat().st_size
         with path.open("rb") as fh:
             for offset, box_type, box_size in _top_level_boxes(fh, size=size):
                 if offset == 0 and box_type not in _LEADING_BOXES:
-                    return None
-                if box_type == b"mdat":
                     return None
                 if box_type == b"moov":
                     if box_size > _MAX_MOOV_BYTES:

@@ -296,7 +296,7 @@ def test_probe_and_analyse_equals_probe_then_analyse(
 
 
 def test_probe_and_analyse_of_other_layouts(media_files: MediaFiles, tmp_path: Path) -> None:
-    # Portrait without audio (moov first), and a moov at the end (probed first, as before).
+    # Portrait without audio (moov first), and a moov at the end (read past the media data).
     for path in (media_files.vertical, media_files.moov_at_end):
         info, analysis = media.probe_and_analyse(source=path, work_dir=tmp_path / path.stem)
 
@@ -327,6 +327,25 @@ def test_ffprobe_runs_beside_the_decode_of_a_faststart_mp4(
     # ffprobe is started, the one decode runs to the end meanwhile, ffprobe is collected after
     # (probe then analyse would be: start ffprobe, end ffprobe, start ffmpeg, end ffmpeg).
     assert events == ["start ffprobe", "start ffmpeg", "end ffmpeg", "end ffprobe"]
+
+
+def test_a_moov_at_the_end_is_read_too_and_a_file_cut_before_it_is_probed_first(
+    media_files: MediaFiles, tmp_path: Path
+) -> None:
+    guess = media._header_guess(media_files.moov_at_end)
+    probed = media.probe(media_files.moov_at_end)
+    assert guess is not None
+    assert (guess.width, guess.height, guess.has_audio) == (
+        probed.width,
+        probed.height,
+        probed.has_audio,
+    )
+    assert abs(guess.duration_s - probed.duration_s) < 0.1
+    # Cut short inside the media data: no moov to read, so nothing is guessed.
+    data = media_files.moov_at_end.read_bytes()
+    cut = tmp_path / "cut.mp4"
+    cut.write_bytes(data[: len(data) // 2])
+    assert media._header_guess(cut) is None
 
 
 def test_a_wrong_guess_from_the_moov_box_analyses_again_with_the_probe(
