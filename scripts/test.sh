@@ -88,3 +88,12 @@ if pg_up && amqp_up; then
 else
   missing "PostgreSQL ($PG_URL) or RabbitMQ ($AMQP_URL)"
 fi
+
+# Every bench must still run end to end (small sizes; the figures are printed, not asserted:
+# speed is judged by `make bench` on a quiet machine, never by a timed test).
+if pg_up && redis_up; then
+  say "Benchmarks, smoke run"
+  BENCH_QUICK=1 GREENLIGHT_BENCH_REDIS_URL="${REDIS_URL%/*}/14" bash scripts/bench.sh
+else
+  missing "PostgreSQL ($PG_URL) or Redis ($REDIS_URL) for the fan-out bench"
+fi
