@@ -5,7 +5,8 @@ from the prompt and seed, each shot's text as a card over an even share of the d
 progress bar, and either the script spoken by espeak-ng or a quiet ambient bed. Rendering is
 synchronous inside `submit`, so by the time a request id exists the clip is already finished
 (or the submit raised). Files live under `GREENLIGHT_PROVIDER_WORK_DIR / "animatic"`:
-`<id>.mp4` (the clip), `<id>.json` (the request) and `<id>.error` (why a render failed).
+`<id>.mp4` (the clip), `<id>.json` (the request) and `<id>.error` (why a render failed); what
+every local provider shares is in `generation.providers.local`.
 """
 
 from __future__ import annotations
@@ -18,7 +19,6 @@ import hashlib
 import json
 import os
 import re
-import shutil
 import subprocess
 import tempfile
 import uuid
@@ -27,24 +27,17 @@ from datetime import date
 from decimal import Decimal
 from pathlib import Path
 
-from django.conf import settings
 from PIL import ImageFont
 
 from generation.providers.base import (
     ASPECT_RATIOS,
     RESOLUTIONS,
-    CancelOutcome,
     GenerationRequest,
-    Provider,
     ProviderError,
-    RemoteState,
     RequestRejected,
-    ResultReport,
-    StatusReport,
-    Submission,
-    TransientError,
 )
 from generation.providers.capabilities import Audio, Mode, ModelSpec, Price, register
+from generation.providers.local import LocalProvider, run_tool, write_atomic
 
 MODEL = "animatic-v1"
 FPS = 25
@@ -78,7 +71,6 @@ SUPPORTED_LANGUAGES: dict[str, str] = {
     "ar": "ar",
 }
 
-_REQUEST_ID = re.compile(r"[0-9a-f]{32}")
 _SHORT_SIDE = {"720p": 720, "1080p": 1080}
 # Long side over short side for each aspect ratio; 1:1 is handled by equal sides.
 _LONG_OVER_SHORT = {"16:9": (16, 9), "9:16": (16, 9), "1:1": (1, 1)}
@@ -89,7 +81,6 @@ _BED_VOLUME = 0.125
 SPEECH_LUFS = -14.0
 # Aim under the -1 dBTP delivery limit with room for the peaks AAC encoding adds.
 SPEECH_TRUE_PEAK = -2.0
-_STDERR_TAIL = 1500
 _MAX_CARD_CHARS = 400
 
 
@@ -181,7 +172,7 @@ def render_animatic(*, request: GenerationRequest, out_path: Path) -> None:
     with tempfile.TemporaryDirectory(prefix="greenlight-animatic-") as scratch:
         try:
             args = _ffmpeg_args(request=request, scratch=Path(scratch), out=part)
-            _run(args, tool="ffmpeg", timeout=render_timeout(request.duration_s))
+            run_tool(args, tool="ffmpeg", timeout=render_timeout(request.duration_s), step="render")
             os.replace(part, out_path)
         finally:
             part.unlink(missing_ok=True)
@@ -203,115 +194,22 @@ register(
 )
 
 
-def request_id_for(idempotency_key: str) -> str:
-    """The request id a key always maps to, so a repeated submit finds the first one."""
-    return hashlib.sha256(idempotency_key.encode()).hexdigest()[:32]
-
-
-class AnimaticProvider(Provider):
-    """Local, free previews; renders synchronously, so a stored request id is always final."""
+class AnimaticProvider(LocalProvider):
+    """Local, free previews, rendered synchronously in submit (see LocalProvider)."""
 
     name = "animatic"
     label = "Animatic (local preview)"
-    local = True
-    poll_interval_s = 0.0
-    idempotent_submit = True
+    failure_code = "render_failed"
+    noun = "animatic request"
 
-    def submit(
-        self, request: GenerationRequest, *, idempotency_key: str, webhook_url: str | None = None
-    ) -> Submission:
-        """Render the clip now and return its submission.
-
-        The request id is derived from the idempotency key: a repeated submit of a finished
-        request returns it without rendering again; one interrupted mid-render renders again
-        (the dead run's partial file is removed first). Raises RequestRejected for input the
-        animatic cannot render and ProviderError when ffmpeg or espeak-ng is missing or fails;
-        a failure also leaves `<id>.error` behind.
-        """
+    def validate(self, request: GenerationRequest) -> None:
+        """RequestRejected for input the animatic cannot render."""
         validate_request(request=request)
-        request_id = request_id_for(idempotency_key)
-        paths = self._paths(request_id)
-        submission = Submission(request_id=request_id)
-        if paths["mp4"].exists():
-            return submission
-        directory = self._directory()
-        directory.mkdir(parents=True, exist_ok=True)
-        for stale in directory.glob(f".{request_id}.mp4.*.part"):
-            stale.unlink(missing_ok=True)
-        paths["error"].unlink(missing_ok=True)
-        _write_atomic(paths["json"], json.dumps(request.as_dict(), ensure_ascii=False, indent=2))
-        try:
-            render_animatic(request=request, out_path=paths["mp4"])
-        except ProviderError as exc:
-            _write_atomic(paths["error"], str(exc))
-            raise
-        return submission
 
-    def lookup(self, *, idempotency_key: str) -> Submission | None:
-        """The finished request for this key, or None (nothing rendered under it)."""
-        request_id = request_id_for(idempotency_key)
-        return (
-            Submission(request_id=request_id) if self._paths(request_id)["mp4"].exists() else None
-        )
-
-    def status(self, submission: Submission) -> StatusReport:
-        """Report COMPLETED or FAILED; an unknown or malformed id is ProviderError `not_found`."""
-        paths = self._paths(submission.request_id)
-        if paths["mp4"].exists():
-            return StatusReport(state=RemoteState.COMPLETED, progress=1.0)
-        if paths["error"].exists():
-            return StatusReport(
-                state=RemoteState.FAILED,
-                error=paths["error"].read_text(encoding="utf-8"),
-                error_code="render_failed",
-            )
-        raise ProviderError(f"no animatic request {submission.request_id!r}", code="not_found")
-
-    def result(self, submission: Submission) -> ResultReport:
-        """Return the finished clip as a file:// URL; ProviderError `not_found` if absent."""
-        paths = self._paths(submission.request_id)
-        if not paths["mp4"].exists():
-            raise ProviderError(f"no finished animatic {submission.request_id!r}", code="not_found")
-        request: dict = {}
-        # The sidecar is informational; a clip without it is still a finished clip.
-        with contextlib.suppress(OSError, ValueError):
-            request = json.loads(paths["json"].read_text(encoding="utf-8"))
-        return ResultReport(
-            url=paths["mp4"].resolve().as_uri(),
-            content_type="video/mp4",
-            seed=request.get("seed"),
-            cost_usd=Decimal(0),
-            usage={"duration_s": request.get("duration_s")},
-            raw={"path": str(paths["mp4"]), "bytes": paths["mp4"].stat().st_size},
-        )
-
-    def cancel(self, submission: Submission) -> CancelOutcome:
-        """Delete the request's files: a local render costs nothing, so there is no result to
-        keep. NOT_FOUND when nothing was there."""
-        removed = False
-        for path in self._paths(submission.request_id).values():
-            if path.exists():
-                path.unlink(missing_ok=True)
-                removed = True
-        return CancelOutcome.CANCELED if removed else CancelOutcome.NOT_FOUND
-
-    def download(
-        self, result: ResultReport, target: Path, *, max_bytes: int, deadline_s: float
-    ) -> int:
-        """Copy the rendered file; only file:// URLs inside the animatic's own folder."""
-        from generation.providers.download import copy_local
-
-        return copy_local(result.url, target, root=self._directory(), max_bytes=max_bytes)
-
-    def _directory(self) -> Path:
-        return Path(settings.GREENLIGHT_PROVIDER_WORK_DIR) / "animatic"
-
-    def _paths(self, request_id: str) -> dict[str, Path]:
-        # Ids are only ever our own hex digests; anything else could walk out of the directory.
-        if not isinstance(request_id, str) or not _REQUEST_ID.fullmatch(request_id):
-            raise ProviderError(f"malformed animatic request id {request_id!r}", code="not_found")
-        directory = self._directory()
-        return {ext: directory / f"{request_id}.{ext}" for ext in ("mp4", "json", "error")}
+    def make(self, request: GenerationRequest, *, idempotency_key: str, paths: dict) -> None:
+        """Render the clip; ProviderError when ffmpeg or espeak-ng is missing or fails."""
+        write_atomic(paths["json"], json.dumps(request.as_dict(), ensure_ascii=False, indent=2))
+        render_animatic(request=request, out_path=paths["mp4"])
 
 
 # --- rendering internals ---------------------------------------------------------------------
@@ -549,10 +447,11 @@ def _speak(*, text: str, voice: str, out: Path, scratch: Path) -> None:
     # Text goes through a file: never through argv, where a leading "-" would be an option.
     source = scratch / "script.txt"
     source.write_text(text, encoding="utf-8")
-    _run(
+    run_tool(
         ["espeak-ng", "-b", "1", "-v", voice, "-s", "165", "-w", str(out), "-f", str(source)],
         tool="espeak-ng",
         timeout=60,
+        step="render",
     )
     if not out.exists() or out.stat().st_size <= 44:
         raise ProviderError(f"espeak-ng wrote no audio for voice {voice!r}", code="tts_failed")
@@ -561,43 +460,6 @@ def _speak(*, text: str, voice: str, out: Path, scratch: Path) -> None:
 def render_timeout(duration_s: int) -> float:
     """Seconds a render may take: well inside the submit task's soft time limit."""
     return min(60.0 + duration_s * 8.0, 180.0)
-
-
-def _die_with_parent() -> None:
-    # A worker killed with SIGKILL cannot clean up after itself; the kernel then kills its
-    # ffmpeg and espeak-ng children instead of leaving them running without an owner.
-    with contextlib.suppress(OSError, AttributeError):
-        import ctypes
-        import signal
-
-        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
-
-
-def _run(args: list[str], *, tool: str, timeout: float) -> None:
-    if shutil.which(args[0]) is None:
-        raise ProviderError(
-            f"{tool} is not installed (looked for {args[0]!r} on PATH)", code="missing_binary"
-        )
-    try:
-        # run() kills the child on any exception, a Celery soft time limit included.
-        completed = subprocess.run(
-            args,
-            capture_output=True,
-            timeout=timeout,
-            check=False,
-            preexec_fn=_die_with_parent,  # noqa: PLW1509 - no threads start in between
-        )
-    except FileNotFoundError as exc:
-        raise ProviderError(f"{tool} is not installed: {exc}", code="missing_binary") from exc
-    except subprocess.TimeoutExpired as exc:
-        raise TransientError(f"{tool} took longer than {timeout:.0f} s", code="timeout") from exc
-    if completed.returncode != 0:
-        tail = completed.stderr.decode("utf-8", "replace").strip()[-_STDERR_TAIL:]
-        message = f"{tool} exited with status {completed.returncode}: {tail}"
-        # Killed by a signal (OOM, shutdown) may succeed later; a refusal will not.
-        if completed.returncode < 0:
-            raise TransientError(message, code="render_killed")
-        raise ProviderError(message, code="render_failed")
 
 
 def _wav_seconds(path: Path) -> float | None:
@@ -777,15 +639,6 @@ def _esc(value: str) -> str:
     """Escape a filter option value for both levels ffmpeg parses: option, then filtergraph."""
     option_level = re.sub(r"([\\':])", r"\\\1", value)
     return re.sub(r"([\\'\[\],;])", r"\\\1", option_level)
-
-
-def _write_atomic(path: Path, text: str) -> None:
-    part = path.with_name(f".{path.name}.{uuid.uuid4().hex}.part")
-    try:
-        part.write_text(text, encoding="utf-8")
-        os.replace(part, path)
-    finally:
-        part.unlink(missing_ok=True)
 
 
 class _TextFiles:

@@ -34,24 +34,16 @@ from fractions import Fraction
 from pathlib import Path
 from typing import Any
 
-from django.conf import settings
-
-from generation.providers.animatic import request_id_for
 from generation.providers.base import (
     ASPECT_RATIOS,
     RESOLUTIONS,
-    CancelOutcome,
     GenerationRequest,
-    Provider,
     ProviderError,
-    RemoteState,
     RequestRejected,
-    ResultReport,
-    StatusReport,
-    Submission,
     TransientError,
 )
 from generation.providers.capabilities import Audio, Mode, ModelSpec, Price, register
+from generation.providers.local import LocalProvider, run_tool, write_atomic
 
 NAME = "sequence"
 MODEL = "concat-v1"
@@ -238,7 +230,7 @@ def join_parts(*, parts: list[Path], out: Path, timeout: float | None = None) ->
                 )
                 args = _copy_args(listing, with_audio=infos[0].audio is not None, out=part_file)
                 report = JoinReport("copy", [], {}, [i.duration_s for i in infos])
-            _run(args, timeout=timeout)
+            run_tool(args, tool="ffmpeg", timeout=timeout, step="join")
             os.replace(part_file, out)
         finally:
             part_file.unlink(missing_ok=True)
@@ -327,36 +319,6 @@ def _reencode_args(infos: list[PartInfo], *, target: dict[str, Any], out: Path) 
     ]  # fmt: skip
 
 
-def _die_with_parent() -> None:
-    # A worker killed with SIGKILL takes its ffmpeg with it (PR_SET_PDEATHSIG).
-    with contextlib.suppress(OSError, AttributeError):
-        import ctypes
-        import signal
-
-        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGKILL)
-
-
-def _run(args: list[str], *, timeout: float) -> None:
-    if shutil.which(args[0]) is None:
-        raise ProviderError(f"{args[0]} is not installed", code="missing_binary")
-    try:
-        completed = subprocess.run(
-            args,
-            capture_output=True,
-            timeout=timeout,
-            check=False,
-            preexec_fn=_die_with_parent,  # noqa: PLW1509 - no threads start in between
-        )
-    except subprocess.TimeoutExpired as exc:
-        raise TransientError(f"the join took longer than {timeout:.0f} s", code="timeout") from exc
-    if completed.returncode != 0:
-        tail = completed.stderr.decode("utf-8", "replace").strip()[-_STDERR_TAIL:]
-        message = f"ffmpeg exited with status {completed.returncode}: {tail}"
-        if completed.returncode < 0:
-            raise TransientError(message, code="join_killed")
-        raise ProviderError(message, code="join_failed")
-
-
 # --- the parts of a job ----------------------------------------------------------------------
 
 
@@ -424,126 +386,29 @@ def _local_parts(parts: list[StoredPart], scratch: Path) -> Iterator[list[Path]]
     yield paths
 
 
-class SequenceProvider(Provider):
+class SequenceProvider(LocalProvider):
     """Joins a cut's shots locally; synchronous, free, never offered to briefs."""
 
     name = NAME
     label = "Sequence (joins approved shots)"
-    local = True
-    poll_interval_s = 0.0
-    idempotent_submit = True
+    failure_code = "join_failed"
+    noun = "cut"
 
     @property
     def models(self) -> tuple[str, ...]:
         return (MODEL,)
 
-    def estimate_cost(self, request: GenerationRequest) -> Decimal:
-        return Decimal(0)
-
-    def submit(
-        self, request: GenerationRequest, *, idempotency_key: str, webhook_url: str | None = None
-    ) -> Submission:
-        """Join the job's parts now and return its submission.
-
-        The request id is derived from the key: a repeated submit of a finished join returns
-        it; an interrupted one joins again. Raises RequestRejected for missing, changed or
-        unreadable parts and ProviderError when ffmpeg fails; a failure leaves `<id>.error`.
-        """
-        request_id = request_id_for(idempotency_key)
-        paths = self._paths(request_id)
-        submission = Submission(request_id=request_id)
-        if paths["mp4"].exists():
-            return submission
-        directory = self._directory()
-        directory.mkdir(parents=True, exist_ok=True)
-        for stale in directory.glob(f".{request_id}.mp4.*.part"):
-            stale.unlink(missing_ok=True)
-        paths["error"].unlink(missing_ok=True)
-        try:
-            parts = parts_for_key(idempotency_key)
-            with (
-                tempfile.TemporaryDirectory(prefix="greenlight-parts-") as scratch,
-                _local_parts(parts, Path(scratch)) as local,
-            ):
-                report = join_parts(parts=local, out=paths["mp4"])
-        except ProviderError as exc:
-            _write_atomic(paths["error"], str(exc))
-            raise
+    def make(self, request: GenerationRequest, *, idempotency_key: str, paths: dict) -> None:
+        """Join the job's parts. RequestRejected for missing, changed or unreadable parts and
+        ProviderError when ffmpeg fails."""
+        parts = parts_for_key(idempotency_key)
+        with (
+            tempfile.TemporaryDirectory(prefix="greenlight-parts-") as scratch,
+            _local_parts(parts, Path(scratch)) as local,
+        ):
+            report = join_parts(parts=local, out=paths["mp4"])
         sidecar = {**report.as_dict(), "parts": [p.name for p in parts], "seed": request.seed}
-        _write_atomic(paths["json"], json.dumps(sidecar, indent=2))
-        return submission
+        write_atomic(paths["json"], json.dumps(sidecar, indent=2))
 
-    def lookup(self, *, idempotency_key: str) -> Submission | None:
-        request_id = request_id_for(idempotency_key)
-        return (
-            Submission(request_id=request_id) if self._paths(request_id)["mp4"].exists() else None
-        )
-
-    def status(self, submission: Submission) -> StatusReport:
-        """COMPLETED or FAILED; an unknown id is ProviderError `not_found`."""
-        paths = self._paths(submission.request_id)
-        if paths["mp4"].exists():
-            return StatusReport(state=RemoteState.COMPLETED, progress=1.0)
-        if paths["error"].exists():
-            return StatusReport(
-                state=RemoteState.FAILED,
-                error=paths["error"].read_text(encoding="utf-8"),
-                error_code="join_failed",
-            )
-        raise ProviderError(f"no cut {submission.request_id!r}", code="not_found")
-
-    def result(self, submission: Submission) -> ResultReport:
-        """The joined file as a file:// URL, with how it was joined in `raw`."""
-        paths = self._paths(submission.request_id)
-        if not paths["mp4"].exists():
-            raise ProviderError(f"no finished cut {submission.request_id!r}", code="not_found")
-        report: dict[str, Any] = {}
-        with contextlib.suppress(OSError, ValueError):
-            report = json.loads(paths["json"].read_text(encoding="utf-8"))
-        return ResultReport(
-            url=paths["mp4"].resolve().as_uri(),
-            content_type="video/mp4",
-            seed=report.get("seed"),
-            cost_usd=Decimal(0),
-            usage={"duration_s": report.get("duration_s")},
-            raw={"join": report, "bytes": paths["mp4"].stat().st_size},
-        )
-
-    def cancel(self, submission: Submission) -> CancelOutcome:
-        """Delete the join's files; a local join costs nothing."""
-        removed = False
-        for path in self._paths(submission.request_id).values():
-            if path.exists():
-                path.unlink(missing_ok=True)
-                removed = True
-        return CancelOutcome.CANCELED if removed else CancelOutcome.NOT_FOUND
-
-    def download(
-        self, result: ResultReport, target: Path, *, max_bytes: int, deadline_s: float
-    ) -> int:
-        """Copy the joined file; only file:// URLs inside the provider's own folder."""
-        from generation.providers.download import copy_local
-
-        return copy_local(result.url, target, root=self._directory(), max_bytes=max_bytes)
-
-    def _directory(self) -> Path:
-        return Path(settings.GREENLIGHT_PROVIDER_WORK_DIR) / NAME
-
-    def _paths(self, request_id: str) -> dict[str, Path]:
-        if not isinstance(request_id, str) or len(request_id) != 32 or not _is_hex(request_id):
-            raise ProviderError(f"malformed cut request id {request_id!r}", code="not_found")
-        directory = self._directory()
-        return {ext: directory / f"{request_id}.{ext}" for ext in ("mp4", "json", "error")}
-
-
-def _is_hex(text: str) -> bool:
-    return all(c in "0123456789abcdef" for c in text)
-
-
-def _write_atomic(path: Path, text: str) -> None:
-    part = path.with_name(f".{path.name}.{uuid.uuid4().hex}.part")
-    try:
-        part.write_text(text, encoding="utf-8")
-        os.replace(part, path)
-    finally:
-        part.unlink(missing_ok=True)
+    def result_raw(self, sidecar: dict[str, Any], mp4: Path) -> dict[str, Any]:
+        return {"join": sidecar, "bytes": mp4.stat().st_size}
