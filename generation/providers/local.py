@@ -11,11 +11,13 @@ and the guarded run of ffmpeg and friends.
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import hashlib
 import json
 import os
 import re
 import shutil
+import signal
 import subprocess
 import uuid
 from decimal import Decimal
@@ -55,14 +57,23 @@ def write_atomic(path: Path, text: str) -> None:
         part.unlink(missing_ok=True)
 
 
+def _libc_prctl():
+    with contextlib.suppress(OSError, AttributeError):
+        return ctypes.CDLL("libc.so.6", use_errno=True).prctl
+    return None
+
+
+# Looked up once here: the child runs `_die_with_parent` between fork and exec while another
+# thread (the lease heartbeat) may hold the import lock, so it must import nothing.
+_PRCTL = _libc_prctl()
+_PR_SET_PDEATHSIG = 1
+
+
 def _die_with_parent() -> None:
     # A worker killed with SIGKILL cannot clean up after itself; the kernel then kills its
     # ffmpeg and espeak-ng children instead of leaving them running without an owner.
-    with contextlib.suppress(OSError, AttributeError):
-        import ctypes
-        import signal
-
-        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+    if _PRCTL is not None:
+        _PRCTL(_PR_SET_PDEATHSIG, signal.SIGKILL)
 
 
 def run_tool(args: list[str], *, tool: str, timeout: float, step: str) -> None:
@@ -83,7 +94,7 @@ def run_tool(args: list[str], *, tool: str, timeout: float, step: str) -> None:
             capture_output=True,
             timeout=timeout,
             check=False,
-            preexec_fn=_die_with_parent,  # noqa: PLW1509 - no threads start in between
+            preexec_fn=_die_with_parent,  # noqa: PLW1509 - it only calls prctl(2)
         )
     except FileNotFoundError as exc:
         raise ProviderError(f"{tool} is not installed: {exc}", code="missing_binary") from exc
