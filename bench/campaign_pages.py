@@ -22,7 +22,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from review_queue import analyze, configure  # noqa: E402
+from review_queue import analyze, configure, measure  # noqa: E402
 
 
 def build_briefs(*, slug: str, briefs: int, creator) -> None:
@@ -89,7 +89,8 @@ def main() -> None:
         for label, user in users.items():
             clients[label] = Client()
             clients[label].force_login(user)
-        rows = measure_both(clients, options.repeats)
+        pages = {label: f"/campaigns/{label}/" for label in clients}
+        rows = measure(clients, pages, options.repeats)
         print(f"{'briefs':>7} {'median ms':>10} {'HTML KB':>8} {'queries':>8}")
         for label, count in (("small", options.small), ("large", options.large)):
             seconds, size, queries = rows[label]
@@ -119,31 +120,6 @@ def spend_ms(slug: str, repeats: int) -> float:
         campaign_spend(campaign=campaign)
         times.append(time.perf_counter() - started)
     return statistics.median(times) * 1000
-
-
-def measure_both(clients: dict, repeats: int) -> dict:
-    """`measure` for two campaigns whose pages have different URLs, taking turns."""
-    import statistics
-
-    from django.db import connection
-    from django.test.utils import CaptureQueriesContext
-
-    sizes, queries, times = {}, {}, {label: [] for label in clients}
-    for label, client in clients.items():
-        url = f"/campaigns/{label}/"
-        client.get(url)
-        with CaptureQueriesContext(connection) as captured:
-            response = client.get(url)
-        assert response.status_code == 200, response.status_code
-        sizes[label], queries[label] = len(response.content), len(captured.captured_queries)
-    for _ in range(repeats):
-        for label, client in clients.items():
-            started = time.perf_counter()
-            client.get(f"/campaigns/{label}/")
-            times[label].append(time.perf_counter() - started)
-    return {
-        label: (statistics.median(times[label]), sizes[label], queries[label]) for label in clients
-    }
 
 
 if __name__ == "__main__":

@@ -112,25 +112,29 @@ def analyze() -> None:
         cursor.execute("ANALYZE")
 
 
-def measure(clients: dict, url: str, repeats: int) -> dict[str, tuple[float, int, int]]:
+def measure(
+    clients: dict, url: str | dict[str, str], repeats: int
+) -> dict[str, tuple[float, int, int]]:
     """Median seconds per client over `repeats` rounds, the clients taking turns within each
     round so that load from other processes on the machine hits both alike; plus the HTML
-    size and SQL query count of one request each."""
+    size and SQL query count of one request each. `url` is one page for every client, or a
+    page per client's label."""
+    urls = url if isinstance(url, dict) else dict.fromkeys(clients, url)
     from django.db import connection
     from django.test.utils import CaptureQueriesContext
 
     sizes, queries = {}, {}
     for label, client in clients.items():
-        client.get(url)  # warm caches and the session
+        client.get(urls[label])  # warm caches and the session
         with CaptureQueriesContext(connection) as captured:
-            response = client.get(url)
+            response = client.get(urls[label])
         assert response.status_code == 200, response.status_code
         sizes[label], queries[label] = len(response.content), len(captured.captured_queries)
     times: dict[str, list[float]] = {label: [] for label in clients}
     for _ in range(repeats):
         for label, client in clients.items():
             started = time.perf_counter()
-            client.get(url)
+            client.get(urls[label])
             times[label].append(time.perf_counter() - started)
     return {
         label: (statistics.median(times[label]), sizes[label], queries[label]) for label in clients

@@ -182,6 +182,13 @@ def brief_cells(*, brief: Brief) -> list[Cell]:
     return found
 
 
+def brief_cut_panel(*, brief: Brief) -> dict[str, Any]:
+    """The brief page's cuts panel: its cells, and whether a cut is being made (the panel
+    polls until none is)."""
+    cells = brief_cells(brief=brief)
+    return {"cells": cells, "assembling": any(cell.assembling for cell in cells)}
+
+
 @dataclass(frozen=True)
 class Assembly:
     """What `cut_assemble` did: the cut's job, and whether this call queued it."""

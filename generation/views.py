@@ -433,8 +433,9 @@ def brief_cuts(request: HtmxHttpRequest, pk: int) -> HttpResponse:
     from generation import sequences
 
     brief = selectors.access_brief(user=request.user, brief_id=pk)
-    response = _cuts_panel(request, brief)
-    if not any(cell.assembling for cell in sequences.brief_cells(brief=brief)):
+    panel = sequences.brief_cut_panel(brief=brief)
+    response = _cuts_panel(request, brief, panel=panel)
+    if not panel["assembling"]:
         return HttpResponseStopPolling(response.content)
     return response
 

@@ -194,3 +194,27 @@ def launch_brief(client, brief_form: dict, campaign_slug: str):
     assert saved.status_code == 302, saved.content[:3000]
     brief = Brief.objects.latest("pk")
     return client.post(reverse("generation:brief_launch", args=[brief.pk]))
+
+
+def launch_shot_brief(*, campaign: Campaign, creator, title: str, shots: list[str]) -> Brief:
+    """Launch a multi-shot animatic brief (one 16:9, 3 s, English cell): one variant a shot."""
+    from generation import services
+
+    return services.brief_create(
+        campaign=campaign,
+        user=creator,
+        data=services.BriefInput(
+            title=title,
+            prompt="A bright kitchen",
+            script="Good morning.",
+            shots="\n".join(shots),
+            hooks=[],
+            aspect_ratios=["16:9"],
+            durations=[3],
+            languages=["en"],
+            resolution="720p",
+            provider="animatic",
+            model="animatic-v1",
+            multi_shot=True,
+        ),
+    )

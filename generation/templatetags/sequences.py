@@ -10,7 +10,7 @@ from typing import Any
 
 from django import template
 
-from generation.sequences import Cell, brief_cells, cut_parts
+from generation import sequences
 
 register = template.Library()
 
@@ -19,8 +19,7 @@ register = template.Library()
 def brief_cut_panel(brief: Any) -> dict[str, Any]:
     """The brief's multi-shot cells with their shots and cuts, and whether a cut is being
     made (the panel polls until none is); no query for other briefs."""
-    cells: list[Cell] = brief_cells(brief=brief)
-    return {"cells": cells, "assembling": any(cell.assembling for cell in cells)}
+    return sequences.brief_cut_panel(brief=brief)
 
 
 @register.simple_tag
@@ -28,4 +27,4 @@ def clip_cut_parts(clip: Any) -> list:
     """The parts of a cut's clip in order; empty (no query) for any other clip."""
     if not clip.variant.is_cut:
         return []
-    return cut_parts(job=clip.job)
+    return sequences.cut_parts(job=clip.job)

@@ -13,11 +13,10 @@ from pathlib import Path
 import pytest
 
 from assets.models import Clip
-from generation import services
 from generation.models import GenerationJob, Membership
 from review import services as review_services
 from review.models import Review
-from tests.factories import PASSWORD, CampaignFactory, MembershipFactory
+from tests.factories import PASSWORD, CampaignFactory, MembershipFactory, launch_shot_brief
 
 pytestmark = [pytest.mark.e2e, pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
@@ -35,23 +34,11 @@ def test_assemble_a_cut_in_the_browser(celery_worker, live_server, browser, shot
         campaign=campaign, role=Membership.Role.CREATOR, user__username="creator"
     ).user
     approver = MembershipFactory(campaign=campaign, role=Membership.Role.APPROVER).user
-    brief = services.brief_create(
+    brief = launch_shot_brief(
         campaign=campaign,
-        user=creator,
-        data=services.BriefInput(
-            title="Morning in two shots",
-            prompt="A bright kitchen",
-            script="Good morning.",
-            shots="Wake up\nPour the coffee",
-            hooks=[],
-            aspect_ratios=["16:9"],
-            durations=[3],
-            languages=["en"],
-            resolution="720p",
-            provider="animatic",
-            model="animatic-v1",
-            multi_shot=True,
-        ),
+        creator=creator,
+        title="Morning in two shots",
+        shots=["Wake up", "Pour the coffee"],
     )
 
     def shot_clips():

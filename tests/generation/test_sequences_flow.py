@@ -11,11 +11,11 @@ from django.core.files.storage import storages
 
 from assets.models import Clip
 from assets.services import clip_ingest
-from generation import jobs, sequences, services
+from generation import jobs, sequences
 from generation.models import GenerationJob, Membership, Variant
 from review import services as review_services
 from review.models import Review
-from tests.factories import CampaignFactory, MembershipFactory
+from tests.factories import CampaignFactory, MembershipFactory, launch_shot_brief
 
 pytestmark = pytest.mark.django_db
 
@@ -41,23 +41,8 @@ def test_approved_shots_become_a_cut_that_is_reviewed_and_archived(no_enqueue) -
     campaign = CampaignFactory(name="Launch")
     creator = MembershipFactory(campaign=campaign, role=Membership.Role.CREATOR).user
     approver = MembershipFactory(campaign=campaign, role=Membership.Role.APPROVER).user
-    brief = services.brief_create(
-        campaign=campaign,
-        user=creator,
-        data=services.BriefInput(
-            title="Morning",
-            prompt="A bright kitchen",
-            script="Good morning.",
-            shots="Wake\nPour",
-            hooks=[],
-            aspect_ratios=["16:9"],
-            durations=[3],
-            languages=["en"],
-            resolution="720p",
-            provider="animatic",
-            model="animatic-v1",
-            multi_shot=True,
-        ),
+    brief = launch_shot_brief(
+        campaign=campaign, creator=creator, title="Morning", shots=["Wake", "Pour"]
     )
     shots = list(brief.variants.order_by("shot_index"))
     assert [v.shot_index for v in shots] == [1, 2]
