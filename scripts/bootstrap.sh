@@ -7,8 +7,8 @@ cd "$(dirname "$0")/.."
 say() { printf '\033[1;32m==>\033[0m %s\n' "$*"; }
 
 need_apt=()
-command -v ffmpeg >/dev/null || need_apt+=(ffmpeg)
-command -v ffprobe >/dev/null || need_apt+=(ffmpeg)
+# Debian's ffmpeg package carries both programs.
+{ command -v ffmpeg && command -v ffprobe; } >/dev/null || need_apt+=(ffmpeg)
 command -v espeak-ng >/dev/null || need_apt+=(espeak-ng)
 [ -e /usr/share/fonts/truetype/dejavu/DejaVuSans.ttf ] || need_apt+=(fonts-dejavu-core)
 # Japanese, Chinese and Korean shot text needs a CJK font, or the animatic draws empty boxes.
