@@ -1,5 +1,10 @@
 from __future__ import annotations
 
+import fcntl
+import socket
+import struct
+import termios
+import threading
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import BinaryIO
@@ -341,3 +346,123 @@ def test_a_huge_range_through_the_whole_stack_is_not_a_500(client) -> None:
     assert b"".join(whole.streaming_content) == CONTENT
     past = client.get(clip.video_url, headers={"Range": f"bytes={HUGE}-"})
     assert past.status_code == 416
+
+
+# --- The send buffer of gunicorn's Unix socket ----------------------------------------------
+
+BIG = 2 * 1024 * 1024  # past the default 208 KiB send buffer, within UNIX_SEND_BUFFER
+
+
+def _wmem_max() -> int:
+    return int(Path("/proc/sys/net/core/wmem_max").read_text())
+
+
+needs_wmem_max = pytest.mark.skipif(
+    _wmem_max() < BIG, reason="net.core.wmem_max caps SO_SNDBUF below the body size"
+)
+
+
+@pytest.fixture
+def big_file(tmp_path: Path):
+    path = tmp_path / "big.mp4"
+    path.write_bytes(bytes(i % 251 for i in range(BIG)))
+    with path.open("rb") as handle:
+        yield handle
+
+
+def _sndbuf(sock: socket.socket) -> int:
+    return sock.getsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF)
+
+
+def _respond_on(sock: socket.socket, file, *, method: str = "get", size: int = BIG, **headers):
+    """The response is left unclosed: closing sends request_finished, which wants the
+    database; `big_file` closes the handle."""
+    request = getattr(RequestFactory(), method)("/media/clip.mp4", headers=headers)
+    request.META["gunicorn.socket"] = sock
+    return ranged_file_response(request, file=file, size=size, content_type="video/mp4")
+
+
+@needs_wmem_max
+def test_a_large_body_raises_the_send_buffer_of_a_unix_socket(big_file) -> None:
+    server, client = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+    reference, _peer = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+    with server, client, reference, _peer:
+        default = _sndbuf(server)
+        reference.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, BIG)
+
+        _respond_on(server, big_file)
+
+        assert _sndbuf(server) == _sndbuf(reference) > default
+
+
+@pytest.mark.parametrize(
+    ("method", "headers"),
+    [
+        ("head", {}),  # no body
+        ("get", {"Range": "bytes=0-65535"}),  # a body the default buffer holds
+    ],
+)
+def test_no_large_body_leaves_the_send_buffer_alone(big_file, method, headers) -> None:
+    server, client = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+    with server, client:
+        default = _sndbuf(server)
+
+        _respond_on(server, big_file, method=method, **headers)
+
+        assert _sndbuf(server) == default
+
+
+def test_a_tcp_socket_keeps_its_autotuned_send_buffer(big_file) -> None:
+    with socket.create_server(("127.0.0.1", 0)) as listener:
+        client = socket.create_connection(listener.getsockname())
+        server, _ = listener.accept()
+        with server, client:
+            default = _sndbuf(server)
+
+            _respond_on(server, big_file)
+
+            assert _sndbuf(server) == default
+
+
+@needs_wmem_max
+def test_under_gunicorn_a_unix_socket_takes_the_whole_body_before_the_reader_reads(
+    big_file,
+) -> None:
+    """gunicorn's own environ and sendfile path, on a Unix socket nobody reads yet.
+
+    With the default send buffer the sendfile stalls after ~208 KiB until the reader drains
+    it (each stall a wakeup of the reader, and of the sender after it); with the raised one
+    the 2 MiB body is queued whole and the response finishes.
+    """
+    from django.core.handlers.wsgi import WSGIRequest
+    from gunicorn.config import Config
+    from gunicorn.http import get_parser
+    from gunicorn.http.wsgi import create
+
+    server, client = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+    with server, client:
+        client.sendall(b"GET /media/clip.mp4 HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
+        cfg = Config()
+        request = next(get_parser(cfg, server, ""))
+        resp, environ = create(request, server, "", "", cfg)
+        response = ranged_file_response(
+            WSGIRequest(environ), file=big_file, size=BIG, content_type="video/mp4"
+        )
+        # As Django's WSGIHandler hands a file response to the server.
+        resp.start_response(f"{response.status_code} OK", list(response.items()))
+        wrapped = environ["wsgi.file_wrapper"](response.file_to_stream, response.block_size)
+        sender = threading.Thread(target=resp.write_file, args=(wrapped,), daemon=True)
+        sender.start()
+        sender.join(timeout=10)
+        finished = not sender.is_alive()
+        queued = _queued_bytes(client)
+        # Unblock a stalled sender before failing, so the thread ends with the test.
+        while sender.is_alive() and client.recv(1 << 20):
+            pass
+
+        assert finished, f"sendfile stalled with {queued} bytes queued"
+        assert queued > BIG
+
+
+def _queued_bytes(sock: socket.socket) -> int:
+    return struct.unpack("i", fcntl.ioctl(sock, termios.FIONREAD, b"\0" * 4))[0]
