@@ -92,6 +92,30 @@ def test_clip_video_for_a_non_member_is_404(client, clip) -> None:
     assert client.get(clip.poster_url).status_code == 404
 
 
+def test_media_views_read_the_clip_row_alone(client, analysed_clip) -> None:
+    # Each media request pays for its permission query: it joins the campaign's memberships
+    # but reads the clip's own columns only, not the job, variant, brief and campaign rows.
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    member = _member_client(client, analysed_clip)
+    for url in (
+        analysed_clip.video_url,
+        analysed_clip.sprite_url,
+        analysed_clip.waveform_url,
+        analysed_clip.thumbnails_url,
+    ):
+        with CaptureQueriesContext(connection) as queries:
+            response = member.get(url)
+            assert response.status_code == 200
+            assert response.getvalue()  # the test client closes it as a server would
+        clip_queries = [q["sql"] for q in queries if 'FROM "assets_clip"' in q["sql"]]
+        assert len(clip_queries) == 1, clip_queries
+        columns = clip_queries[0].split(" FROM ")[0]
+        assert '"assets_clip".' in columns
+        assert "generation_" not in columns, columns
+
+
 def test_clip_video_anonymous_redirects_to_login(client, clip) -> None:
     response = client.get(clip.video_url)
 
