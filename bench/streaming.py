@@ -9,6 +9,12 @@ Everything runs on this machine in one go, interleaved, medians, page cache warm
   and by a lean client (one 1 MiB buffer, recv_into, nothing else);
 - `cat file > /dev/null`: the page cache read alone.
 
+The bare server gives its Unix socket the send buffer the app asks for
+(assets.streaming.UNIX_SEND_BUFFER), so app ÷ bare is like for like. `--placement` pins the
+servers and the client: with the default 208 KiB buffer a 100 MB GET over a Unix socket took
+~3x longer when server and client ran on different CPUs than on one, and the bare server,
+forked from the measuring process, tended to land beside it where gunicorn's worker did not.
+
 It prints app ÷ cat, bare ÷ cat and app ÷ bare for every transport and client. app ÷ bare is
 what the app adds; bare ÷ cat is what the transport and the client cost whoever serves the
 bytes. Loopback TCP alone costs about 4× `cat` here even for the lean client reading from the
@@ -145,8 +151,11 @@ class _BareSendfileServer:
     own, as gunicorn's worker does, not from a thread of the process that measures.
     """
 
-    def __init__(self, path: Path, *, unix_path: Path | None = None) -> None:
+    def __init__(
+        self, path: Path, *, unix_path: Path | None = None, cpus: set[int] | None = None
+    ) -> None:
         self.path = path
+        self.cpus = cpus
         if unix_path is None:
             self.sock = socket.socket()
             self.sock.bind(("127.0.0.1", 0))
@@ -160,6 +169,10 @@ class _BareSendfileServer:
         self.process.start()
 
     def _serve(self) -> None:
+        from assets.streaming import UNIX_SEND_BUFFER
+
+        if self.cpus:
+            os.sched_setaffinity(0, self.cpus)
         size = self.path.stat().st_size
         while True:
             try:
@@ -167,6 +180,11 @@ class _BareSendfileServer:
             except OSError:
                 return
             with conn:
+                if conn.family == socket.AF_UNIX:
+                    # The app's setting (assets.streaming), so app ÷ bare compares like with like.
+                    conn.setsockopt(
+                        socket.SOL_SOCKET, socket.SO_SNDBUF, min(size, UNIX_SEND_BUFFER)
+                    )
                 conn.recv(65536)
                 head = f"HTTP/1.1 200 OK\r\nContent-Length: {size}\r\nConnection: close\r\n\r\n"
                 conn.sendall(head.encode())
@@ -177,6 +195,14 @@ class _BareSendfileServer:
         self.process.terminate()
         self.process.join(5)
         self.sock.close()
+
+
+# --placement: (server CPUs, client CPUs); None leaves the choice to the scheduler.
+PLACEMENTS: dict[str, tuple[set[int] | None, set[int] | None]] = {
+    "free": (None, None),
+    "same": ({0}, {0}),
+    "split": ({0}, {1}),
+}
 
 
 def _cat(path: Path) -> float:
@@ -191,7 +217,15 @@ def main() -> None:
     parser.add_argument("--size-mb", type=int, default=100)
     parser.add_argument("--runs", type=int, default=7)
     parser.add_argument("--ttfb-runs", type=int, default=20)
+    parser.add_argument(
+        "--placement",
+        choices=sorted(PLACEMENTS),
+        default="free",
+        help="CPUs of the servers and of the client (this process, curl, cat): free = the "
+        "scheduler's choice; same = all on CPU 0; split = servers on CPU 0, client on CPU 1",
+    )
     options = parser.parse_args()
+    server_cpus, client_cpus = PLACEMENTS[options.placement]
     if not shutil.which("curl"):
         raise SystemExit("curl is required")
 
@@ -216,9 +250,12 @@ def main() -> None:
             [sys.executable, "-m", "gunicorn", "config.wsgi", "--bind", f"127.0.0.1:{port}",
              "--bind", f"unix:{app_socket}", "--workers", "1", "--log-level", "warning"],
             cwd=ROOT, env=env,
+            preexec_fn=(lambda: os.sched_setaffinity(0, server_cpus)) if server_cpus else None,
         )  # fmt: skip
-        bare_tcp = _BareSendfileServer(path)
-        bare_unix = _BareSendfileServer(path, unix_path=scratch / "bare.sock")
+        bare_tcp = _BareSendfileServer(path, cpus=server_cpus)
+        bare_unix = _BareSendfileServer(path, unix_path=scratch / "bare.sock", cpus=server_cpus)
+        if client_cpus:
+            os.sched_setaffinity(0, client_cpus)
         try:
             url = f"http://127.0.0.1:{port}{url_path}"
             for _ in range(100):
@@ -245,6 +282,8 @@ def main() -> None:
                 ("bare", "unix", "lean"): lambda: _lean_get(bare_unix.address, "/", ""),
             }
             _cat(path)  # warm the page cache for every side
+            for fetch in fetches.values():
+                fetch()  # and each server and client once, untimed
             times: dict[tuple[str, str, str], list[float]] = {key: [] for key in fetches}
             cat_runs = []
             for _ in range(options.runs):
@@ -269,7 +308,9 @@ def main() -> None:
     ttfb_0, ttfb_90 = statistics.median(front), statistics.median(tail)
     mb = size / 1024 / 1024
     load = os.getloadavg()[0]
-    print(f"CPUs available: {len(os.sched_getaffinity(0))}; file {mb:.0f} MB; load {load:.2f}")
+    print(
+        f"CPUs: {os.cpu_count()}; placement {options.placement}; file {mb:.0f} MB; load {load:.2f}"
+    )
     print(
         f"cat > /dev/null: {cat * 1000:7.1f} ms ({mb / cat:5.0f} MB/s); medians of {options.runs}"
     )
