@@ -50,7 +50,7 @@ def _free_port() -> int:
         return probe.getsockname()[1]
 
 
-def _env(scratch: Path) -> dict[str, str]:
+def _env(scratch: Path, database_url: str = "") -> dict[str, str]:
     return {
         **os.environ,
         "DJANGO_SETTINGS_MODULE": "config.settings",
@@ -59,7 +59,7 @@ def _env(scratch: Path) -> dict[str, str]:
         "SECRET_KEY": "bench-streaming-" + "x" * 40,
         "ALLOWED_HOSTS": "127.0.0.1",
         "GREENLIGHT_VAR_DIR": str(scratch / "var"),
-        "DATABASE_URL": f"sqlite:///{scratch / 'bench.sqlite3'}",
+        "DATABASE_URL": database_url or f"sqlite:///{scratch / 'bench.sqlite3'}",
         "MEDIA_ROOT": str(scratch / "media"),
         "STORAGE_BACKEND": "local",
         "LOG_LEVEL": "WARNING",
@@ -75,9 +75,9 @@ def _write_file(path: Path, size: int) -> None:
         fh.write(block[: size % len(block)])
 
 
-def _fixture(scratch: Path, name: str) -> tuple[str, str]:
+def _fixture(scratch: Path, name: str, database_url: str = "") -> tuple[str, str]:
     """Create a member, a clip pointing at `name`, and a session; return (url, cookie)."""
-    os.environ.update(_env(scratch))
+    os.environ.update(_env(scratch, database_url))
     import django
 
     django.setup()
@@ -224,6 +224,13 @@ def main() -> None:
         help="CPUs of the servers and of the client (this process, curl, cat): free = the "
         "scheduler's choice; same = all on CPU 0; split = servers on CPU 0, client on CPU 1",
     )
+    parser.add_argument(
+        "--database-url",
+        default="",
+        help="an empty database for the app, migrated and given the fixture rows (default: a "
+        "scratch SQLite file, one connection per request; production's PostgreSQL keeps "
+        "connections for CONN_MAX_AGE)",
+    )
     options = parser.parse_args()
     server_cpus, client_cpus = PLACEMENTS[options.placement]
     if not shutil.which("curl"):
@@ -235,14 +242,14 @@ def main() -> None:
         name = "clips/bench/video.mp4"
         path = scratch / "media" / name
         _write_file(path, size)
-        env = _env(scratch)
+        env = _env(scratch, options.database_url)
         subprocess.run(
             [sys.executable, "manage.py", "migrate", "--no-input", "-v", "0"],
             cwd=ROOT,
             env=env,
             check=True,
         )
-        url_path, cookie = _fixture(scratch, name)
+        url_path, cookie = _fixture(scratch, name, options.database_url)
         port = _free_port()
         app_socket = scratch / "gunicorn.sock"
         # One worker bound to both: loopback TCP and the Unix socket nginx would proxy to.
@@ -310,6 +317,7 @@ def main() -> None:
     load = os.getloadavg()[0]
     print(
         f"CPUs: {os.cpu_count()}; placement {options.placement}; file {mb:.0f} MB; load {load:.2f}"
+        f"; database {options.database_url.split(':', 1)[0] if options.database_url else 'sqlite'}"
     )
     print(
         f"cat > /dev/null: {cat * 1000:7.1f} ms ({mb / cat:5.0f} MB/s); medians of {options.runs}"
