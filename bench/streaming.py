@@ -31,6 +31,7 @@ from __future__ import annotations
 import argparse
 import multiprocessing
 import os
+import resource
 import shutil
 import socket
 import statistics
@@ -111,11 +112,14 @@ def _curl(
     return total, first, size
 
 
-def _lean_get(address: str | tuple[str, int], path: str, cookie: str) -> tuple[float, int]:
+def _lean_get(address: str | tuple[str, int], path: str, cookie: str) -> tuple[float, int, int]:
     """GET with a client that only receives: one 1 MiB buffer, recv_into, no copies.
 
-    Returns (seconds, body bytes). Shows the server and the transport, not a client's own
-    buffering and writes (curl reads 16 KiB at a time and writes each to /dev/null).
+    Returns (seconds, waits, body bytes), waits being the client's voluntary context switches:
+    how often it found nothing to read and slept until the server sent more, which depends
+    on the socket's send buffer and not on the machine's load. Shows the server and the
+    transport, not a client's own buffering and writes (curl reads 16 KiB at a time and
+    writes each to /dev/null).
     """
     family = socket.AF_UNIX if isinstance(address, str) else socket.AF_INET
     request = (
@@ -123,6 +127,7 @@ def _lean_get(address: str | tuple[str, int], path: str, cookie: str) -> tuple[f
     )
     buffer = bytearray(1 << 20)
     view = memoryview(buffer)
+    switches = resource.getrusage(resource.RUSAGE_SELF).ru_nvcsw
     started = time.perf_counter()
     with socket.socket(family) as conn:
         conn.connect(address)
@@ -140,7 +145,8 @@ def _lean_get(address: str | tuple[str, int], path: str, cookie: str) -> tuple[f
         received = len(body)
         while got := conn.recv_into(buffer):
             received += got
-    return time.perf_counter() - started, received
+    elapsed = time.perf_counter() - started
+    return elapsed, resource.getrusage(resource.RUSAGE_SELF).ru_nvcsw - switches, received
 
 
 class _BareSendfileServer:
@@ -292,6 +298,7 @@ def main() -> None:
             for fetch in fetches.values():
                 fetch()  # and each server and client once, untimed
             times: dict[tuple[str, str, str], list[float]] = {key: [] for key in fetches}
+            waits: dict[tuple[str, str, str], list[int]] = {key: [] for key in fetches}
             cat_runs = []
             for _ in range(options.runs):
                 cat_runs.append(_cat(path))
@@ -300,6 +307,8 @@ def main() -> None:
                     if result[-1] != size:
                         raise SystemExit(f"{key}: got {result[-1]} bytes of {size}")
                     times[key].append(result[0])
+                    if key[2] == "lean":
+                        waits[key].append(result[1])
             front, tail = [], []
             at_90 = size * 9 // 10
             for _ in range(options.ttfb_runs):
@@ -334,6 +343,14 @@ def main() -> None:
                 f"{transport:>9} {client:>6}  {app * 1000:7.1f} {bare * 1000:7.1f}"
                 f"  {app / cat:7.2f} {bare / cat:8.2f} {app / bare:8.2f}"
             )
+    print(
+        "lean client waits per GET (voluntary context switches, medians):"
+        + "".join(
+            f"  {server} {transport} {statistics.median(waits[(server, transport, 'lean')]):.0f}"
+            for transport in ("tcp", "unix")
+            for server in ("app", "bare")
+        )
+    )
     headline = statistics.median(times[("app", "unix", "lean")]) / cat
     print(f"full GET ÷ cat (Unix socket, lean client): {headline:5.2f}   (target ≤ 1.5)")
     print(f"Range TTFB at 0%:  {ttfb_0 * 1000:6.2f} ms")
