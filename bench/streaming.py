@@ -116,8 +116,9 @@ def _lean_get(address: str | tuple[str, int], path: str, cookie: str) -> tuple[f
     """GET with a client that only receives: one 1 MiB buffer, recv_into, no copies.
 
     Returns (seconds, waits, body bytes), waits being the client's voluntary context switches:
-    how often it found nothing to read and slept until the server sent more, which depends
-    on the socket's send buffer and not on the machine's load. Shows the server and the
+    how often it found nothing to read and slept until the server sent more. With the default
+    208 KiB Unix-socket buffer that is ~400 per 100 MB when server and client run on different
+    CPUs and few when they share one; with 4 MiB, a few either way. Shows the server and the
     transport, not a client's own buffering and writes (curl reads 16 KiB at a time and
     writes each to /dev/null).
     """
