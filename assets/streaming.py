@@ -32,11 +32,12 @@ CACHE_CONTROL = "private, max-age=3600"
 # The send buffer asked for on a Unix socket before a body larger than the default buffer.
 # An AF_UNIX stream socket's send buffer stays at net.core.wmem_default (208 KiB) unless set,
 # where TCP's grows by itself, and the sender sleeps each time it is full until the reader
-# drains it: about 500 hand-offs for 100 MB, and when the worker and its reader (nginx, or a
-# client) run on different CPUs each costs a cross-CPU wakeup, which made a full GET ~2-4x
-# slower than the same sendfile on one CPU. With 4 MiB the reader's own buffer bounds the
-# round trips, and they cost the same on one CPU or two. The kernel caps the request at
-# net.core.wmem_max; the buffer is a limit, not memory held while nothing is queued.
+# drains it: ~400 hand-offs for 100 MB (the worker's voluntary context switches per GET), and
+# when the worker and its reader (nginx, or a client) run on different CPUs each costs a
+# cross-CPU wakeup, which made a full GET ~3x slower than the same sendfile on one CPU. With
+# 4 MiB the reader's own buffer bounds the round trips, and they cost the same on one CPU or
+# two. The kernel caps the request at net.core.wmem_max; the buffer is a limit, not memory
+# held while nothing is queued.
 UNIX_SEND_BUFFER = 4 * 1024 * 1024
 _DEFAULT_SEND_BUFFER = 256 * 1024
 
@@ -144,9 +145,9 @@ def _widen_unix_send_buffer(request: HttpRequest, *, length: int) -> None:
     """Raise the connection's send buffer before a large body goes out over a Unix socket.
 
     gunicorn puts its client socket in the environ as `gunicorn.socket`; other servers do
-    not, and nothing is done. TCP sockets are left alone: setting SO_SNDBUF would switch off
-    the kernel's autotuning, which serves loopback and real networks better than any fixed
-    size. See UNIX_SEND_BUFFER for why the Unix socket's default costs so much.
+    not, and nothing is done. TCP sockets are left alone: a fixed SO_SNDBUF switches off the
+    kernel's autotuning, and loopback TCP measured no better with 1 or 4 MiB. See
+    UNIX_SEND_BUFFER for why the Unix socket's default costs so much.
     """
     if length <= _DEFAULT_SEND_BUFFER:
         return
