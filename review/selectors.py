@@ -13,6 +13,7 @@ from assets.models import Clip
 from assets.selectors import CLIP_CAMPAIGN
 from generation.models import AuditEvent, Brief, Campaign, GenerationJob
 from generation.selectors import visible_to
+from review import reads
 from review.models import ClipTag, Comment, Decision, Notification, Review, Stage, StageStep, Tag
 from review.services import is_guest_for, stage_deciders, step_verdicts
 
@@ -290,16 +291,14 @@ def review_panel(*, review: Review, user: Any, page: Any = None) -> Panel:
     stages = getattr(review, "campaign_stages", None)
     if stages is None:
         campaign_id = review.clip.variant.brief.campaign_id
-        stages = list(Stage.objects.filter(campaign_id=campaign_id).order_by("position"))
+        stages = reads.campaign_stages(campaign_id=campaign_id)
     written = getattr(review, "panel_steps", None)
-    steps = {s.stage_id: s for s in (written if written is not None else review.steps.all())}
+    if written is None:
+        written = reads.review_steps(review_id=review.pk)
+    steps = {s.stage_id: s for s in written}
     decisions = getattr(review, "panel_decisions", None)
     if decisions is None:
-        decisions = list(
-            Decision.objects.filter(review=review)
-            .select_related("user", "reason")
-            .order_by("created_at", "pk")
-        )
+        decisions = reads.review_decisions(review_id=review.pk)
     by_id = {stage.pk: stage for stage in stages}
     for decision in decisions:
         if decision.stage_id in by_id:

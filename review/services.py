@@ -26,7 +26,7 @@ from assets.services import clip_archive
 from generation.audit import audit_record
 from generation.models import Campaign, Membership
 from generation.sequences import cut_parts
-from review import notifications
+from review import notifications, reads
 from review.models import (
     ClipTag,
     Comment,
@@ -291,11 +291,9 @@ def review_decide(
     if outcome in (Decision.Outcome.REJECT, Decision.Outcome.REQUEST_CHANGES) and not note:
         raise ReviewError("say why: a rejection or change request needs a reason")
     # The campaign's stages serve the step lookup, the move to the next stage and the panel.
-    stages = list(
-        Stage.objects.filter(campaign_id=review.clip.variant.brief.campaign_id).order_by("position")
-    )
+    stages = reads.campaign_stages(campaign_id=review.clip.variant.brief.campaign_id)
     by_id = {s.pk: s for s in stages}
-    steps = list(StageStep.objects.filter(review=review))
+    steps = reads.review_steps(review_id=review.pk)
     for each in steps:
         if each.stage_id in by_id:
             each.stage = by_id[each.stage_id]
@@ -318,11 +316,7 @@ def review_decide(
     )
     if user.pk not in deciders and not as_guest:
         raise NotAllowed(f"only the deciders named for {step.stage.name} may decide there")
-    everything = list(
-        Decision.objects.filter(review=review)
-        .select_related("user", "reason")
-        .order_by("created_at", "pk")
-    )
+    everything = reads.review_decisions(review_id=review.pk)
     earlier = [d for d in everything if d.step_id == step.pk]
     standing = step_verdicts(step=step, decisions=earlier).get(user.pk)
     if outcome == Decision.Outcome.RETRACT:
