@@ -199,54 +199,6 @@ def recently_decided(*, user: Any, limit: int = 10) -> QuerySet[Review]:
     return qs.order_by("-decided_at", "-pk")[:limit]
 
 
-# What deciding on the clip page reads of the clip and its variant, brief and campaign: the
-# decision, its notifications and the decision panel use these columns and no others (the
-# JSON analysis, the job and the brief's matrix stay in the database).
-DECIDE_FIELDS = (
-    "clip_id",
-    "status",
-    "stage_id",
-    "created_at",
-    "updated_at",
-    "decided_at",
-    "clip__uuid",
-    "clip__job_id",
-    "clip__variant_id",
-    "clip__version",
-    "clip__status",
-    "clip__qc",
-    "clip__variant__position",
-    "clip__variant__language",
-    "clip__variant__is_cut",
-    "clip__variant__brief_id",
-    "clip__variant__brief__title",
-    "clip__variant__brief__created_by_id",
-    "clip__variant__brief__campaign_id",
-    "clip__variant__brief__campaign__name",
-    "clip__variant__brief__campaign__slug",
-)
-
-
-def review_to_decide(*, user: Any, clip_uuid: Any) -> QuerySet[Review]:
-    """The review of clip `clip_uuid` if the user may see it, for `review_decide` to lock.
-
-    A queryset, not a row: the service locks the review and reads its clip, variant, brief,
-    campaign and the user's role there in the one query that also checks the membership.
-    Empty for a clip the user may not see and for a clip whose review has not opened; the
-    caller tells the two apart (404 or 409) only when it is empty.
-    """
-    qs = Review.objects.filter(clip__uuid=clip_uuid).select_related(
-        "clip__variant__brief__campaign"
-    )
-    # The role comes from the membership row the visibility filter joined (one per user and
-    # campaign): it spares an "any one" stage the query for its deciders.
-    return (
-        visible_to(qs, user=user, campaign=REVIEW_CAMPAIGN)
-        .annotate(member_role=F(f"{REVIEW_CAMPAIGN}__memberships__role"))
-        .only(*DECIDE_FIELDS)
-    )
-
-
 def review_for_clip(*, clip: Clip) -> Review | None:
     """The clip's review with its stage; None before the clip is ready."""
     review = Review.objects.filter(clip=clip).select_related("stage").first()

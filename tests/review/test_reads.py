@@ -1,16 +1,19 @@
-"""The SQL reads of the approval path give what the ORM gives, on SQLite and PostgreSQL."""
+"""The SQL reads of a decision give what the ORM gives, on SQLite and PostgreSQL."""
 
 from __future__ import annotations
 
+import uuid
 from datetime import timedelta
 
 import pytest
+from django.db import connection, transaction
+from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from generation.models import Membership
 from review import reads, services
-from review.models import Decision, RejectReason, Rule, Stage, StageStep
-from tests.factories import MembershipFactory, ReviewFactory, UserFactory
+from review.models import Decision, RejectReason, Review, Rule, Stage, StageStep
+from tests.factories import ClipFactory, MembershipFactory, ReviewFactory, UserFactory
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("fast_password_hasher", "no_enqueue")]
 
@@ -106,3 +109,59 @@ def test_review_decisions_read_nothing_more_for_the_panel(django_assert_num_quer
     assert names[-1][0] == "Ada Byron" and labels == ["Off brief"]
     with django_assert_num_queries(1):
         assert decisions[-1].user.date_joined <= timezone.now()
+
+
+def test_review_to_decide_reads_the_clip_and_the_members_role() -> None:
+    review = ReviewFactory(clip__qc=[{"severity": "warning", "message": "is short"}])
+    clip = review.clip
+    approver = MembershipFactory(
+        campaign=clip.variant.brief.campaign, role=Membership.Role.APPROVER
+    ).user
+
+    with transaction.atomic():
+        locked = reads.review_to_decide(clip_uuid=clip.uuid, user=approver)
+
+    assert _values([locked]) == _values([review])
+    assert locked.member_role == Membership.Role.APPROVER
+    assert locked.clip.uuid == clip.uuid and isinstance(locked.clip.uuid, uuid.UUID)
+    assert locked.clip.qc == [{"severity": "warning", "message": "is short"}]
+    assert locked.clip.variant.is_cut is False
+    brief = locked.clip.variant.brief
+    assert (brief.title, brief.created_by_id) == (
+        clip.variant.brief.title,
+        clip.variant.brief.created_by_id,
+    )
+    assert brief.campaign.slug == clip.variant.brief.campaign.slug
+    assert "analysis" in locked.clip.get_deferred_fields()  # left in the database
+
+
+def test_review_to_decide_finds_nothing_for_a_non_member_or_a_clip_not_in_review() -> None:
+    review = ReviewFactory()
+    outsider = MembershipFactory(role=Membership.Role.APPROVER).user  # another campaign
+    waiting = ClipFactory(variant=review.clip.variant, version=2)
+    member = MembershipFactory(
+        campaign=review.clip.variant.brief.campaign, role=Membership.Role.REVIEWER
+    ).user
+
+    with transaction.atomic(), pytest.raises(Review.DoesNotExist):
+        reads.review_to_decide(clip_uuid=review.clip.uuid, user=outsider)
+    with transaction.atomic(), pytest.raises(Review.DoesNotExist):
+        reads.review_to_decide(clip_uuid=waiting.uuid, user=member)
+    with transaction.atomic(), pytest.raises(Review.DoesNotExist):
+        reads.review_to_decide(clip_uuid=uuid.uuid4(), user=member)
+
+
+def test_review_to_decide_locks_the_review_row_only() -> None:
+    review = ReviewFactory()
+    member = MembershipFactory(
+        campaign=review.clip.variant.brief.campaign, role=Membership.Role.REVIEWER
+    ).user
+
+    with transaction.atomic(), CaptureQueriesContext(connection) as captured:
+        reads.review_to_decide(clip_uuid=review.clip.uuid, user=member)
+
+    (sql,) = [q["sql"] for q in captured.captured_queries if "SELECT" in q["sql"]]
+    if connection.features.has_select_for_update:
+        assert sql.endswith("FOR UPDATE OF r")
+    else:
+        assert "FOR UPDATE" not in sql
