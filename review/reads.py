@@ -27,15 +27,17 @@ from review.models import Decision, RejectReason, Review, Stage, StageStep
 # with these fields loaded and the rest deferred (read on first use, as `.only()` would).
 USER_FIELDS = ("id", "username", "first_name", "last_name", "email")
 
-# What deciding reads of the clip and its variant, brief and campaign: the decision, its
-# notifications and the panel use these columns and no others (the clip's analysis JSON, the
-# job and the brief's matrix stay in the database; a column not read is deferred).
-# Each model's table alias in the query; a column reads back as `<alias>__<column>`.
-DECIDE_COLUMNS: dict[type[Model], tuple[str, tuple[str, ...]]] = {
-    Clip: ("c", ("id", "uuid", "job_id", "variant_id", "version", "status", "qc")),
-    Variant: ("v", ("id", "brief_id", "position", "language", "is_cut")),
-    Brief: ("b", ("id", "title", "created_by_id", "campaign_id")),
-    Campaign: ("k", ("id", "name", "slug")),
+# What deciding reads of the clip, its variant, brief and campaign, and the brief's creator
+# (whom a decision notifies): the decision, its notifications and the panel use these columns
+# and no others (the clip's analysis JSON, the job and the brief's matrix stay in the
+# database; a column not read is deferred). Keyed by each table's alias in the query; a
+# column reads back as `<alias>__<column>`.
+DECIDE_COLUMNS: dict[str, tuple[str, tuple[str, ...]]] = {
+    "c": ("clip", ("id", "uuid", "job_id", "variant_id", "version", "status", "qc")),
+    "v": ("variant", ("id", "brief_id", "position", "language", "is_cut")),
+    "b": ("brief", ("id", "title", "created_by_id", "campaign_id")),
+    "k": ("campaign", ("id", "name", "slug")),
+    "u": ("creator", USER_FIELDS),
 }
 
 
@@ -71,7 +73,7 @@ def review_to_decide(*, clip_uuid: Any, user: Any) -> Review:
     connection = connections[db]
     columns = ", ".join(
         f"{alias}.{column} AS {alias}__{column}"
-        for alias, names in DECIDE_COLUMNS.values()
+        for alias, (_, names) in DECIDE_COLUMNS.items()
         for column in names
     )
     lock = ""
@@ -85,6 +87,7 @@ def review_to_decide(*, clip_uuid: Any, user: Any) -> Review:
         f"INNER JOIN {Brief._meta.db_table} b ON b.id = v.brief_id "
         f"INNER JOIN {Campaign._meta.db_table} k ON k.id = b.campaign_id "
         f"INNER JOIN {Membership._meta.db_table} m ON m.campaign_id = k.id AND m.user_id = %s "
+        f"LEFT OUTER JOIN {get_user_model()._meta.db_table} u ON u.id = b.created_by_id "
         f"WHERE c.uuid = %s{lock}"
     )
     uuid = Clip._meta.get_field("uuid").get_db_prep_value(clip_uuid, connection)
@@ -92,14 +95,19 @@ def review_to_decide(*, clip_uuid: Any, user: Any) -> Review:
     if not found:
         raise Review.DoesNotExist("no review of that clip for this user to decide")
     review = found[0]
-    related = {
-        model: _instance(model, db, {name: getattr(review, f"{alias}__{name}") for name in names})
-        for model, (alias, names) in DECIDE_COLUMNS.items()
+    models = {"c": Clip, "v": Variant, "b": Brief, "k": Campaign, "u": get_user_model()}
+    read = {
+        role: _instance(
+            models[alias], db, {name: getattr(review, f"{alias}__{name}") for name in names}
+        )
+        for alias, (role, names) in DECIDE_COLUMNS.items()
     }
-    review.clip = related[Clip]
-    review.clip.variant = related[Variant]
-    review.clip.variant.brief = related[Brief]
-    review.clip.variant.brief.campaign = related[Campaign]
+    review.clip = read["clip"]
+    review.clip.variant = read["variant"]
+    review.clip.variant.brief = brief = read["brief"]
+    brief.campaign = read["campaign"]
+    if brief.created_by_id is not None:
+        brief.created_by = read["creator"]
     return review
 
 
