@@ -13,6 +13,7 @@ from assets.models import Clip
 from assets.selectors import CLIP_CAMPAIGN
 from generation.models import AuditEvent, Brief, Campaign, GenerationJob
 from generation.selectors import visible_to
+from review import reads
 from review.models import ClipTag, Comment, Decision, Notification, Review, Stage, StageStep, Tag
 from review.services import is_guest_for, stage_deciders, step_verdicts
 
@@ -198,54 +199,6 @@ def recently_decided(*, user: Any, limit: int = 10) -> QuerySet[Review]:
     return qs.order_by("-decided_at", "-pk")[:limit]
 
 
-# What deciding on the clip page reads of the clip and its variant, brief and campaign: the
-# decision, its notifications and the decision panel use these columns and no others (the
-# JSON analysis, the job and the brief's matrix stay in the database).
-DECIDE_FIELDS = (
-    "clip_id",
-    "status",
-    "stage_id",
-    "created_at",
-    "updated_at",
-    "decided_at",
-    "clip__uuid",
-    "clip__job_id",
-    "clip__variant_id",
-    "clip__version",
-    "clip__status",
-    "clip__qc",
-    "clip__variant__position",
-    "clip__variant__language",
-    "clip__variant__is_cut",
-    "clip__variant__brief_id",
-    "clip__variant__brief__title",
-    "clip__variant__brief__created_by_id",
-    "clip__variant__brief__campaign_id",
-    "clip__variant__brief__campaign__name",
-    "clip__variant__brief__campaign__slug",
-)
-
-
-def review_to_decide(*, user: Any, clip_uuid: Any) -> QuerySet[Review]:
-    """The review of clip `clip_uuid` if the user may see it, for `review_decide` to lock.
-
-    A queryset, not a row: the service locks the review and reads its clip, variant, brief,
-    campaign and the user's role there in the one query that also checks the membership.
-    Empty for a clip the user may not see and for a clip whose review has not opened; the
-    caller tells the two apart (404 or 409) only when it is empty.
-    """
-    qs = Review.objects.filter(clip__uuid=clip_uuid).select_related(
-        "clip__variant__brief__campaign"
-    )
-    # The role comes from the membership row the visibility filter joined (one per user and
-    # campaign): it spares an "any one" stage the query for its deciders.
-    return (
-        visible_to(qs, user=user, campaign=REVIEW_CAMPAIGN)
-        .annotate(member_role=F(f"{REVIEW_CAMPAIGN}__memberships__role"))
-        .only(*DECIDE_FIELDS)
-    )
-
-
 def review_for_clip(*, clip: Clip) -> Review | None:
     """The clip's review with its stage; None before the clip is ready."""
     review = Review.objects.filter(clip=clip).select_related("stage").first()
@@ -290,16 +243,14 @@ def review_panel(*, review: Review, user: Any, page: Any = None) -> Panel:
     stages = getattr(review, "campaign_stages", None)
     if stages is None:
         campaign_id = review.clip.variant.brief.campaign_id
-        stages = list(Stage.objects.filter(campaign_id=campaign_id).order_by("position"))
+        stages = reads.campaign_stages(campaign_id=campaign_id)
     written = getattr(review, "panel_steps", None)
-    steps = {s.stage_id: s for s in (written if written is not None else review.steps.all())}
+    if written is None:
+        written = reads.review_steps(review_id=review.pk)
+    steps = {s.stage_id: s for s in written}
     decisions = getattr(review, "panel_decisions", None)
     if decisions is None:
-        decisions = list(
-            Decision.objects.filter(review=review)
-            .select_related("user", "reason")
-            .order_by("created_at", "pk")
-        )
+        decisions = reads.review_decisions(review_id=review.pk)
     by_id = {stage.pk: stage for stage in stages}
     for decision in decisions:
         if decision.stage_id in by_id:

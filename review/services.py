@@ -26,7 +26,7 @@ from assets.services import clip_archive
 from generation.audit import audit_record
 from generation.models import Campaign, Membership
 from generation.sequences import cut_parts
-from review import notifications
+from review import notifications, reads
 from review.models import (
     ClipTag,
     Comment,
@@ -249,7 +249,7 @@ def review_decide(
     step_id: int,
     note: str = "",
     reason: RejectReason | None = None,
-    reviews: QuerySet[Review] | None = None,
+    clip_uuid: Any = None,
 ) -> Decision:
     """Record a decision at the review's open stage step and move the review.
 
@@ -261,18 +261,17 @@ def review_decide(
     users the stage does not name, ReviewClosed for a closed review or step, ReviewError for
     bad input. Approval at the last stage queues the archive copy after commit. The review is
     named by `review_id`, by its `clip_id`, by the `clip` itself when the caller has it with its
-    variant, brief and campaign (a guest's page does), or by `reviews`, a queryset narrowed to
-    that one review with its clip, variant, brief and campaign (the clip page passes the review
-    of the clip it names among those the user may see: the visibility check and the lock are
-    one query, which also reads the user's campaign role as `member_role`; Review.DoesNotExist
-    when there is none).
+    variant, brief and campaign (a guest's page does), or by `clip_uuid`, among the clips the user
+    may see as a campaign member (the clip page: `reads.review_to_decide` checks the
+    membership, locks the review and reads its clip and the user's campaign role as
+    `member_role` in one query; Review.DoesNotExist when there is none).
 
     The decision is taken from what this transaction read after the lock and wrote; the
     review carries it for the caller's panel (`campaign_stages`, `panel_steps`,
     `panel_decisions`, and `panel_deciders` on open steps), so the panel reads nothing again.
     """
-    if reviews is not None:
-        review = reviews.select_for_update(of=("self",)).get()
+    if clip_uuid is not None:
+        review = reads.review_to_decide(clip_uuid=clip_uuid, user=user)
     elif clip is not None:
         # The caller fetched the clip with its variant, brief and campaign: lock the narrow
         # review row alone.
@@ -291,11 +290,9 @@ def review_decide(
     if outcome in (Decision.Outcome.REJECT, Decision.Outcome.REQUEST_CHANGES) and not note:
         raise ReviewError("say why: a rejection or change request needs a reason")
     # The campaign's stages serve the step lookup, the move to the next stage and the panel.
-    stages = list(
-        Stage.objects.filter(campaign_id=review.clip.variant.brief.campaign_id).order_by("position")
-    )
+    stages = reads.campaign_stages(campaign_id=review.clip.variant.brief.campaign_id)
     by_id = {s.pk: s for s in stages}
-    steps = list(StageStep.objects.filter(review=review))
+    steps = reads.review_steps(review_id=review.pk)
     for each in steps:
         if each.stage_id in by_id:
             each.stage = by_id[each.stage_id]
@@ -318,11 +315,7 @@ def review_decide(
     )
     if user.pk not in deciders and not as_guest:
         raise NotAllowed(f"only the deciders named for {step.stage.name} may decide there")
-    everything = list(
-        Decision.objects.filter(review=review)
-        .select_related("user", "reason")
-        .order_by("created_at", "pk")
-    )
+    everything = reads.review_decisions(review_id=review.pk)
     earlier = [d for d in everything if d.step_id == step.pk]
     standing = step_verdicts(step=step, decisions=earlier).get(user.pk)
     if outcome == Decision.Outcome.RETRACT:

@@ -494,15 +494,15 @@ def decision_panel(request: HtmxHttpRequest, clip_uuid: uuid.UUID) -> HttpRespon
 
 
 def _decide(
-    request: HtmxHttpRequest, clip: Clip | None = None, reviews: Any = None
+    request: HtmxHttpRequest, clip: Clip | None = None, clip_uuid: Any = None
 ) -> tuple[DecisionForm | None, Any, str, int]:
     """Validate the posted decision and record it for `request.user` (a member or a guest) on
-    the review of `clip`, or on the one review of the queryset `reviews`.
+    the review of `clip`, or of clip `clip_uuid` if the user may see it as a member.
 
     Returns (the form to show again or None once recorded, the decision or None, an error for
     the panel, the status): 400 for bad input, 403 for someone the stage does not name, 409 for
     a stage that is no longer open (a double click, a quicker colleague), a closed review, or
-    no review (for `reviews`, also a clip the user may not see: the caller checks that).
+    no review (for `clip_uuid`, also a clip the user may not see: the caller checks that).
     """
     form = DecisionForm(request.POST)
     if not form.is_valid():
@@ -510,7 +510,7 @@ def _decide(
     try:
         decided = services.review_decide(
             clip=clip,
-            reviews=reviews,
+            clip_uuid=clip_uuid,
             step_id=form.cleaned_data["step"],
             user=request.user,
             outcome=form.cleaned_data["outcome"],
@@ -534,8 +534,7 @@ def clip_decide(request: HtmxHttpRequest, clip_uuid: uuid.UUID) -> HttpResponse:
     Bad input is a 400 with the form's errors, a user the stage does not name a 403, a stage
     that is no longer open (double click, a colleague was quicker) a 409 saying so.
     """
-    reviews = selectors.review_to_decide(user=request.user, clip_uuid=clip_uuid)
-    form, decided, error, status = _decide(request, reviews=reviews)
+    form, decided, error, status = _decide(request, clip_uuid=clip_uuid)
     if decided is not None:
         # The review was locked with the clip columns its panel shows (one query).
         review = decided.review

@@ -3,7 +3,9 @@ from __future__ import annotations
 import hashlib
 import json
 import threading
+import time
 from pathlib import Path
+from unittest import mock
 
 import pytest
 from django.contrib.auth.models import Group
@@ -14,7 +16,7 @@ from django.db import IntegrityError, connection, transaction
 from assets.models import ArchiveRecord, Clip
 from assets.services import clip_ingest
 from generation.models import AuditEvent, Membership
-from review import services
+from review import reads, services
 from review.models import Decision, Review, Rule, Stage, StageStep, StageTemplate
 from tests.factories import (
     CampaignFactory,
@@ -457,17 +459,18 @@ def test_review_archive_leaves_unapproved_reviews_alone() -> None:
 # --- two deciders at once ----------------------------------------------------------------------
 
 
-def _race(review, users, outcomes) -> list[BaseException]:
+def _race(review, users, outcomes, by_clip: bool = False) -> list[BaseException]:
+    """Two deciders at once; `by_clip` names the review as the clip page does (by the clip's
+    uuid, locked in the query that checks the membership)."""
     step_id = _step(review)  # both read the page before either clicks
+    named = {"clip_uuid": review.clip.uuid} if by_clip else {"review_id": review.pk}
     barrier = threading.Barrier(len(users))
     errors: list[BaseException] = []
 
     def decide(user, outcome) -> None:
         try:
             barrier.wait(timeout=10)
-            services.review_decide(
-                review_id=review.pk, user=user, outcome=outcome, note="why", step_id=step_id
-            )
+            services.review_decide(**named, user=user, outcome=outcome, note="why", step_id=step_id)
         except BaseException as exc:  # reported below; a thread cannot fail the test itself
             errors.append(exc)
         finally:
@@ -476,20 +479,30 @@ def _race(review, users, outcomes) -> list[BaseException]:
     threads = [
         threading.Thread(target=decide, args=pair) for pair in zip(users, outcomes, strict=True)
     ]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=60)
+    read_stages = reads.campaign_stages
+
+    def slow_stages(**kwargs):
+        # The first read after the lock dawdles, so that without the lock the other decider
+        # would read the same open step meanwhile.
+        time.sleep(0.3)
+        return read_stages(**kwargs)
+
+    with mock.patch.object(reads, "campaign_stages", slow_stages):
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(timeout=60)
     return errors
 
 
 @pytest.mark.django_db(transaction=True)
+@pytest.mark.parametrize("by_clip", [False, True], ids=["by-review", "by-clip"])
 def test_concurrent_approvals_in_an_all_stage_are_both_recorded_and_approve_once(
-    no_enqueue,
+    no_enqueue, by_clip
 ) -> None:
     review, people = _workflow({"name": "Legal", "rule": Rule.ALL, "deciders": 2})
 
-    errors = _race(review, people["Legal"], ["approve", "approve"])
+    errors = _race(review, people["Legal"], ["approve", "approve"], by_clip=by_clip)
 
     assert errors == []
     assert _state(review) == ("approved", "Legal", [("Legal", "passed")])
@@ -515,12 +528,13 @@ def test_concurrent_approve_and_reject_both_recorded_and_reject_wins(no_enqueue)
 
 
 @pytest.mark.django_db(transaction=True)
+@pytest.mark.parametrize("by_clip", [False, True], ids=["by-review", "by-clip"])
 def test_concurrent_approvals_in_an_any_stage_approve_once_and_refuse_the_second(
-    no_enqueue,
+    no_enqueue, by_clip
 ) -> None:
     review, people = _workflow({"name": "Creative", "deciders": 2}, {"name": "Brand"})
 
-    errors = _race(review, people["Creative"], ["approve", "approve"])
+    errors = _race(review, people["Creative"], ["approve", "approve"], by_clip=by_clip)
 
     assert [str(e) for e in errors] == [ALREADY]
     assert _state(review) == (

@@ -10,7 +10,7 @@ from django.utils import timezone
 
 from generation.models import Membership
 from review import services
-from review.models import Comment, Decision, Review, Stage, StageStep
+from review.models import Comment, Decision, Notification, Review, Stage, StageStep
 from review.selectors import DECISIONS_PAGE_SIZE
 from review.views import COMMENTS_PAGE_SIZE
 from tests.factories import (
@@ -566,6 +566,23 @@ def test_an_htmx_approval_stays_within_its_query_budget(
 # and audit rows; BEGIN and COMMIT. At an "any one" stage a member in one of its roles needs no
 # list of the stage's deciders.
 APPROVAL_BUDGET = 12
+
+
+def test_an_approval_that_notifies_the_creator_stays_within_its_query_budget(
+    client, no_enqueue, django_assert_max_num_queries
+) -> None:
+    """The creator comes with the locked review; then only their email preference, their open
+    digests and the notification row."""
+    review = ReviewFactory(clip__job__variant__brief__created_by=UserFactory())
+    _login(client, review, Membership.Role.APPROVER)
+    data = {"step": _step(review), "outcome": "approve", "note": ""}
+
+    with django_assert_max_num_queries(APPROVAL_BUDGET + 3):
+        response = client.post(_decide_url(review), data, headers=HTMX)
+
+    assert response.status_code == 200
+    creator = review.clip.variant.brief.created_by
+    assert Notification.objects.get().recipient == creator
 
 
 def test_an_approval_that_opens_the_next_stage_stays_within_its_query_budget(
