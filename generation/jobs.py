@@ -30,7 +30,7 @@ from django.conf import settings
 from django.core.files import File
 from django.core.files.storage import default_storage
 from django.db import IntegrityError, transaction
-from django.db.models import Q
+from django.db.models import DateTimeField, Q, Value
 from django.db.models.functions import Coalesce
 from django.urls import NoReverseMatch, reverse
 from django.utils import timezone
@@ -69,6 +69,8 @@ from generation.signals import job_succeeded
 log = logging.getLogger(__name__)
 Status = GenerationJob.Status
 JOB = Lease.Kind.JOB
+# The type of a datetime bound into an UPDATE: built once, as Value would build one per call.
+_WHEN = DateTimeField()
 
 
 # --- Transitions -----------------------------------------------------------------------------
@@ -294,8 +296,11 @@ def job_drive(*, job_id: int, token: str, owner: str) -> float | None:
     if not lease_take(kind=JOB, object_id=job_id, token=token, owner=owner):
         log.info("job %s: message with a stale token or a held lease ignored", job_id)
         return None
-    job = GenerationJob.objects.filter(pk=job_id).first()
-    if job is None:
+    try:
+        # get(), not filter().first(): first() orders by the primary key, and compiling that
+        # ORDER BY cost as much CPU as the rest of this read.
+        job = GenerationJob.objects.get(pk=job_id)
+    except GenerationJob.DoesNotExist:
         # A message for a job that is gone (deleted, or from another database's run): let the
         # lease go; the reconciler finishes a lease whose work no longer exists.
         log.warning("job %s: no such job; message ignored", job_id)
@@ -352,6 +357,7 @@ def _advance(job: GenerationJob) -> float | None:
     one step later, as it would be after a re-read a moment later.
     """
     job_id = job.pk
+    provider: Provider | None = None
     while True:
         if job.is_final:
             return None
@@ -364,7 +370,8 @@ def _advance(job: GenerationJob) -> float | None:
             )
             return None
         try:
-            provider = get_provider(job.provider)
+            if provider is None:
+                provider = get_provider(job.provider)  # once: a job keeps its provider
             step: Step
             if job.cancel_requested_at is not None:
                 step = _cancel_step(job, provider)
@@ -435,8 +442,8 @@ def _submit_step(job: GenerationJob, provider: Provider) -> Step:
     started = GenerationJob.objects.filter(
         pk=job.pk, status=Status.QUEUED, cancel_requested_at__isnull=True
     ).update(
-        submit_started_at=Coalesce("submit_started_at", timezone.now()),
-        deadline_at=Coalesce("deadline_at", _deadline(job)),
+        submit_started_at=Coalesce("submit_started_at", Value(timezone.now(), _WHEN)),
+        deadline_at=Coalesce("deadline_at", Value(_deadline(job), _WHEN)),
     )
     if not started:
         return None  # canceled meanwhile: the loop takes it from there
