@@ -90,19 +90,45 @@ def _move(job: GenerationJob, to: str, *, actor: Any = None, fields: tuple = (),
         lease_finish(kind=JOB, object_id=job.pk)
 
 
-def _send_drive(job_id: int, token: str, countdown: float = 0) -> None:
+def drive_queue(*, provider: str) -> str:
+    """The queue of every `drive_job` message of a job on `provider`.
+
+    GREENLIGHT_DRIVE_QUEUES names the providers whose work runs elsewhere (the cut joiner's
+    ffmpeg on "media"); every other provider's go where `drive_job` is routed ("providers").
+    Decided here, by provider, for the first message, every hand-over, kick and re-drive
+    alike: a task route alone cannot tell a cut's messages from a hosted job's.
+    """
+    queue = settings.GREENLIGHT_DRIVE_QUEUES.get(provider)
+    return queue or settings.CELERY_TASK_ROUTES["generation.tasks.drive_job"]["queue"]
+
+
+def job_send_drive(
+    *, job_id: int, provider: str | None = None, token: str = "", countdown: float = 0
+) -> None:
+    """Send one `drive_job` message for the job to its provider's queue (`drive_queue`).
+
+    `token` is the lease token the message carries ("" for a job's first message). Without
+    `provider` the job's is read, one query: for senders that hold only the id.
+    """
     from generation.tasks import drive_job
 
-    drive_job.apply_async((job_id, token), countdown=max(countdown, 0) or None)
+    if provider is None:
+        providers = GenerationJob.objects.filter(pk=job_id).values_list("provider", flat=True)
+        provider = next(iter(providers), "")
+    options: dict[str, Any] = {"queue": drive_queue(provider=provider)}
+    if countdown > 0:
+        options["countdown"] = countdown
+    drive_job.apply_async((job_id, token), **options)
 
 
-def _kick_on_commit(job_id: int) -> None:
+def _kick_on_commit(job: GenerationJob) -> None:
     """After commit, wake the job's driver now unless a worker is already driving it."""
+    job_id, provider = job.pk, job.provider
 
     def kick() -> None:
         token = lease_kick(kind=JOB, object_id=job_id)
         if token is not None:
-            _send_drive(job_id, token)
+            job_send_drive(job_id=job_id, provider=provider, token=token)
 
     transaction.on_commit(kick)
 
@@ -245,7 +271,7 @@ def job_cancel(*, job_id: int, actor: Any = None) -> GenerationJob:
         job.cancel_requested_at = timezone.now()
         job.save(update_fields=["cancel_requested_at", "updated_at"])
         audit_record(action="job.cancel_requested", obj=job, actor=actor, from_state=job.status)
-    _kick_on_commit(job.pk)
+    _kick_on_commit(job)
     return job
 
 
@@ -278,7 +304,7 @@ def job_apply_event(*, provider: str, event: WebhookEvent) -> str:
         except IntegrityError:
             return WebhookOutcome.REPLAYED
         job_apply_report(job_id=job.pk, report=event.status)
-        _kick_on_commit(job.pk)
+        _kick_on_commit(job)
     return WebhookOutcome.APPLIED
 
 
@@ -332,7 +358,7 @@ def job_drive(*, job_id: int, token: str, owner: str) -> float | None:
         return None  # the job is final: the transition that made it so finished the lease
     next_token = lease_pass(kind=JOB, object_id=job_id, owner=owner, countdown=wait)
     if next_token is not None:
-        _send_drive(job_id, next_token, countdown=wait)
+        job_send_drive(job_id=job_id, provider=job.provider, token=next_token, countdown=wait)
     return wait
 
 
@@ -631,7 +657,7 @@ def jobs_reconcile(*, now=None) -> dict[str, int]:
     return work_reconcile(
         kind=JOB,
         pending=GenerationJob.objects.filter(status__in=GenerationJob.ACTIVE),
-        send=_send_drive,
+        send=lambda job_id, token: job_send_drive(job_id=job_id, token=token),
         give_up=give_up,
         deadline_s=settings.GREENLIGHT_JOB_DEADLINE,
         now=now,

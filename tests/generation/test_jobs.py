@@ -923,3 +923,96 @@ def test_a_message_for_a_job_that_is_gone_is_ignored_and_cleaned_up(no_enqueue) 
     Lease.objects.filter(pk=lease.pk).update(expires_at=an_hour_ago, taken_at=an_hour_ago)
     assert jobs.jobs_reconcile() == {"redriven": 0, "gave_up": 0}
     assert Lease.objects.get(pk=lease.pk).done and _drives(no_enqueue) == []
+
+
+# --- Queues: every drive message of a job goes to its provider's queue --------------------
+
+
+@pytest.fixture
+def queued(monkeypatch) -> list[tuple[str, tuple, str]]:
+    """Messages sent, with the queue each went to (apply_async's option, else the route)."""
+    from celery.app.task import Task
+    from django.conf import settings
+
+    calls: list[tuple[str, tuple, str]] = []
+
+    def apply_async(self, args=None, kwargs=None, **options):
+        queue = options.get("queue") or settings.CELERY_TASK_ROUTES.get(self.name, {}).get(
+            "queue", settings.CELERY_TASK_DEFAULT_QUEUE
+        )
+        calls.append((self.name, tuple(args or ()), queue))
+
+    monkeypatch.setattr(Task, "apply_async", apply_async)
+    monkeypatch.setattr(Task, "delay", lambda self, *args, **kw: apply_async(self, args, kw))
+    return calls
+
+
+def _drive_queues(queued) -> list[str]:
+    return [queue for name, _args, queue in queued if name == DRIVE]
+
+
+def _overdue(job) -> None:
+    """A lease whose holder stopped renewing an hour ago: its worker is gone."""
+    an_hour_ago = timezone.now() - timedelta(hours=1)
+    Lease.objects.update_or_create(
+        kind=JOB,
+        object_id=job.pk,
+        defaults={"owner": "dead-worker", "expires_at": an_hour_ago, "taken_at": an_hour_ago},
+    )
+
+
+def test_a_jobs_first_message_hand_overs_retries_kicks_and_re_drives_share_one_queue(
+    fake, queued, settings, django_capture_on_commit_callbacks
+) -> None:
+    """Routing is by provider in one place (`jobs.drive_queue`), not by task name: a provider
+    mapped to "media" gets every drive message there, whoever sends it."""
+    settings.GREENLIGHT_DRIVE_QUEUES = {"fake": "media"}
+    # A poll that must wait hands the lease to a later message.
+    fake.status_report = StatusReport(state=RemoteState.QUEUED, poll_after_s=5)
+    polled = _fake_job()
+    jobs.job_drive(job_id=polled.pk, token="", owner="t1")
+    # A transient failure schedules the retry.
+    fake.submit_error = TransientError("502 from the gateway")
+    retried = _fake_job()
+    jobs.job_drive(job_id=retried.pk, token="", owner="t2")
+    # A cancel wakes the driver of a job waiting for its next poll.
+    with django_capture_on_commit_callbacks(execute=True):
+        jobs.job_cancel(job_id=polled.pk)
+    # The reconciler re-drives a job whose worker went quiet.
+    stalled = _fake_job(status=Status.RUNNING, provider_request_id="fake-9")
+    _overdue(stalled)
+    assert jobs.jobs_reconcile()["redriven"] == 1
+    # The first message of a new attempt.
+    with django_capture_on_commit_callbacks(execute=True):
+        from generation.services import _enqueue_submit
+
+        _enqueue_submit(_fake_job())
+
+    assert _drive_queues(queued) == ["media"] * 5, queued
+    settings.GREENLIGHT_DRIVE_QUEUES = {}
+    _overdue(_fake_job(status=Status.RUNNING, provider_request_id="fake-10"))
+    jobs.jobs_reconcile()
+    assert _drive_queues(queued)[-1] == "providers"
+
+
+def test_a_cuts_retries_and_re_drives_go_to_the_media_queue_like_its_first_message(
+    queued, django_capture_on_commit_callbacks
+) -> None:
+    """Issue 8: cut_assemble sent the first drive_job of a cut to "media", but the driver and
+    the reconciler routed by task name, so every later message of the cut went to
+    "providers"; the animatic and hosted providers stay there."""
+    cut = JobFactory(provider="sequence", model="sequence-join", status=Status.QUEUED)
+    _overdue(cut)
+    animatic = JobFactory()
+    _overdue(animatic)
+    assert jobs.jobs_reconcile()["redriven"] == 2
+    by_job = {args[0]: queue for name, args, queue in queued if name == DRIVE}
+    assert by_job == {cut.pk: "media", animatic.pk: "providers"}
+    # A kick (a cancel of a cut whose submit may have started) goes to the same queue.
+    GenerationJob.objects.filter(pk=cut.pk).update(submit_started_at=timezone.now())
+    Lease.objects.filter(kind=JOB, object_id=cut.pk).update(
+        owner="", expires_at=timezone.now() - timedelta(seconds=1)
+    )
+    with django_capture_on_commit_callbacks(execute=True):
+        jobs.job_cancel(job_id=cut.pk)
+    assert _drive_queues(queued)[-1] == "media"
