@@ -30,7 +30,8 @@ from django.conf import settings
 from django.core.files import File
 from django.core.files.storage import default_storage
 from django.db import IntegrityError, transaction
-from django.db.models import DateTimeField, Q, Value
+from django.db.models import BooleanField, DateTimeField, Q, Value
+from django.db.models.expressions import RawSQL
 from django.db.models.functions import Coalesce
 from django.urls import NoReverseMatch, reverse
 from django.utils import timezone
@@ -463,16 +464,23 @@ def _submit_step(job: GenerationJob, provider: Provider) -> Step:
             return job_mark_submitted(job_id=job.pk, submission=found)
     else:
         spec_for(job.provider, job.model or provider.models[0]).check(request)
-    if _at_concurrency_limit(job):
-        return _poll_wait(provider)  # waiting for a slot is not a failure: no retry counted
-    started = GenerationJob.objects.filter(
-        pk=job.pk, status=Status.QUEUED, cancel_requested_at__isnull=True
-    ).update(
-        submit_started_at=Coalesce("submit_started_at", Value(timezone.now(), _WHEN)),
-        deadline_at=Coalesce("deadline_at", Value(_deadline(job), _WHEN)),
+    started = (
+        GenerationJob.objects.filter(
+            pk=job.pk, status=Status.QUEUED, cancel_requested_at__isnull=True
+        )
+        .filter(_free_slot(job))
+        .update(
+            submit_started_at=Coalesce("submit_started_at", Value(timezone.now(), _WHEN)),
+            deadline_at=Coalesce("deadline_at", Value(_deadline(job), _WHEN)),
+        )
     )
     if not started:
-        return None  # canceled meanwhile: the loop takes it from there
+        # Canceled meanwhile (the loop takes it from there), or the provider has no free slot:
+        # waiting for one is not a failure, so no retry is counted.
+        job = GenerationJob.objects.get(pk=job.pk)
+        if job.status == Status.QUEUED and job.cancel_requested_at is None:
+            return _poll_wait(provider)
+        return job
     try:
         submission = provider.submit(
             request, idempotency_key=job.idempotency_key, webhook_url=_webhook_url(job)
@@ -488,25 +496,31 @@ def _submit_step(job: GenerationJob, provider: Provider) -> Step:
     return job_mark_submitted(job_id=job.pk, submission=submission)
 
 
-def _at_concurrency_limit(job: GenerationJob) -> bool:
-    """Whether the provider already has GREENLIGHT_PROVIDER_CONCURRENCY jobs in flight.
+def _free_slot(job: GenerationJob) -> Q | RawSQL:
+    """The submit UPDATE's condition that the provider has a free slot: fewer than
+    GREENLIGHT_PROVIDER_CONCURRENCY of its other jobs in flight (submitted, running, or queued
+    with a submit started), i.e. no `limit`-th such job. Always true without a limit.
 
-    A soft limit: two drivers checking at the same instant may both pass, so an account sees
-    at most the limit plus the number of worker processes.
+    Checked inside the statement that marks the submit started, not by a COUNT before it:
+    one statement fewer a job. Written as SQL because Django's compile of the same condition
+    (a queryset in Exists) cost more CPU than the COUNT it replaces (callgrind: +1.3M
+    instructions a job; this costs less than the COUNT). A soft limit still: two drivers
+    passing it at the same instant may both submit, so an account sees at most the limit plus
+    the number of worker processes.
     """
     limit = settings.GREENLIGHT_PROVIDER_CONCURRENCY.get(job.provider)
     if not limit:
-        return False
-    in_flight = (
-        GenerationJob.objects.filter(provider=job.provider)
-        .filter(
-            Q(status__in=(Status.SUBMITTED, Status.RUNNING))
-            | Q(status=Status.QUEUED, submit_started_at__isnull=False)
-        )
-        .exclude(pk=job.pk)
-        .count()
+        return Q()
+    # Plain strings: a choices member is an Enum, which a database driver may bind by name.
+    submitted, running, queued = Status.SUBMITTED.value, Status.RUNNING.value, Status.QUEUED.value
+    return RawSQL(
+        f'NOT EXISTS (SELECT 1 FROM "{GenerationJob._meta.db_table}" other'
+        " WHERE other.provider = %s AND other.id <> %s AND (other.status IN (%s, %s)"
+        " OR (other.status = %s AND other.submit_started_at IS NOT NULL))"
+        " LIMIT 1 OFFSET %s)",
+        (job.provider, job.pk, submitted, running, queued, limit - 1),
+        output_field=BooleanField(),
     )
-    return in_flight >= limit
 
 
 def _poll_wait(provider: Provider, report: StatusReport | None = None) -> float:
