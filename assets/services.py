@@ -24,7 +24,7 @@ from django.core.files import File
 from django.core.files.base import ContentFile
 from django.core.files.storage import Storage, default_storage, storages
 from django.core.serializers.json import DjangoJSONEncoder
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from assets import media
@@ -44,18 +44,28 @@ class ArchiveError(Exception):
     """The archive copy could not be written or did not verify."""
 
 
-@transaction.atomic
+@transaction.atomic(savepoint=False)
 def clip_create_for_job(*, job: GenerationJob) -> Clip:
-    """Create the processing clip for a succeeded job and queue its ingest (idempotent)."""
-    clip, created = Clip.objects.get_or_create(
-        job=job,
-        defaults={"variant_id": job.variant_id, "version": job.attempt, "file": job.output.name},
-    )
-    if created:
-        audit_record(action="clip.create", obj=clip, to_state=clip.status, job=job.pk)
-        from assets.tasks import ingest_clip
+    """Create the processing clip for a succeeded job and queue its ingest (idempotent).
 
-        transaction.on_commit(partial(ingest_clip.delay, clip.pk))
+    The INSERT runs in a savepoint, so a job that already has its clip (a second call, or a
+    concurrent creator, whose row the INSERT waits for) costs the caller nothing but a read of
+    that clip: the transaction stays usable. The driver calls this from `job_mark_succeeded`
+    with the job row locked. Four statements there (savepoint, INSERT, release, audit row)
+    where `get_or_create` inside this function's own savepoint took seven; an INSERT that
+    skips on conflict plus a read back took three, but cost more CPU than the savepoint pair.
+    """
+    try:
+        with transaction.atomic():
+            clip = Clip.objects.create(
+                job=job, variant_id=job.variant_id, version=job.attempt, file=job.output.name
+            )
+    except IntegrityError:
+        return Clip.objects.get(job=job)
+    audit_record(action="clip.create", obj=clip, to_state=clip.status, job=job.pk)
+    from assets.tasks import ingest_clip
+
+    transaction.on_commit(partial(ingest_clip.delay, clip.pk))
     return clip
 
 

@@ -241,6 +241,12 @@ CELERY_TASK_ROUTES = {
     "assets.tasks.reanalyse_clip": {"queue": "media"},
     "review.tasks.archive_review": {"queue": "archive"},
 }
+# drive_job messages by their job's provider (generation.jobs.drive_queue, used by every
+# sender): the cut joiner is ffmpeg work and runs on the media lane; every other provider's
+# go where drive_job is routed above. The animatic renders inside submit too, but it stays on
+# the provider lanes: it is the default provider and a launch's bulk, and the media worker
+# has one process (see docs/ARCHITECTURE.md, Queues).
+GREENLIGHT_DRIVE_QUEUES = {"sequence": "media"}
 # (soft, hard) time limits in seconds per kind of task. Every inner timeout (an ffmpeg run,
 # an HTTP call, a download's deadline) is shorter than the soft limit of the task running it.
 GREENLIGHT_TASK_LIMITS = {

@@ -30,7 +30,8 @@ from django.conf import settings
 from django.core.files import File
 from django.core.files.storage import default_storage
 from django.db import IntegrityError, transaction
-from django.db.models import Q
+from django.db.models import BooleanField, DateTimeField, Q, Value
+from django.db.models.expressions import RawSQL
 from django.db.models.functions import Coalesce
 from django.urls import NoReverseMatch, reverse
 from django.utils import timezone
@@ -69,6 +70,8 @@ from generation.signals import job_succeeded
 log = logging.getLogger(__name__)
 Status = GenerationJob.Status
 JOB = Lease.Kind.JOB
+# The type of a datetime bound into an UPDATE: built once, as Value would build one per call.
+_WHEN = DateTimeField()
 
 
 # --- Transitions -----------------------------------------------------------------------------
@@ -88,19 +91,45 @@ def _move(job: GenerationJob, to: str, *, actor: Any = None, fields: tuple = (),
         lease_finish(kind=JOB, object_id=job.pk)
 
 
-def _send_drive(job_id: int, token: str, countdown: float = 0) -> None:
+def drive_queue(*, provider: str) -> str:
+    """The queue of every `drive_job` message of a job on `provider`.
+
+    GREENLIGHT_DRIVE_QUEUES names the providers whose work runs elsewhere (the cut joiner's
+    ffmpeg on "media"); every other provider's go where `drive_job` is routed ("providers").
+    Decided here, by provider, for the first message, every hand-over, kick and re-drive
+    alike: a task route alone cannot tell a cut's messages from a hosted job's.
+    """
+    queue = settings.GREENLIGHT_DRIVE_QUEUES.get(provider)
+    return queue or settings.CELERY_TASK_ROUTES["generation.tasks.drive_job"]["queue"]
+
+
+def job_send_drive(
+    *, job_id: int, provider: str | None = None, token: str = "", countdown: float = 0
+) -> None:
+    """Send one `drive_job` message for the job to its provider's queue (`drive_queue`).
+
+    `token` is the lease token the message carries ("" for a job's first message). Without
+    `provider` the job's is read, one query: for senders that hold only the id.
+    """
     from generation.tasks import drive_job
 
-    drive_job.apply_async((job_id, token), countdown=max(countdown, 0) or None)
+    if provider is None:
+        providers = GenerationJob.objects.filter(pk=job_id).values_list("provider", flat=True)
+        provider = next(iter(providers), "")
+    options: dict[str, Any] = {"queue": drive_queue(provider=provider)}
+    if countdown > 0:
+        options["countdown"] = countdown
+    drive_job.apply_async((job_id, token), **options)
 
 
-def _kick_on_commit(job_id: int) -> None:
+def _kick_on_commit(job: GenerationJob) -> None:
     """After commit, wake the job's driver now unless a worker is already driving it."""
+    job_id, provider = job.pk, job.provider
 
     def kick() -> None:
         token = lease_kick(kind=JOB, object_id=job_id)
         if token is not None:
-            _send_drive(job_id, token)
+            job_send_drive(job_id=job_id, provider=provider, token=token)
 
     transaction.on_commit(kick)
 
@@ -243,7 +272,7 @@ def job_cancel(*, job_id: int, actor: Any = None) -> GenerationJob:
         job.cancel_requested_at = timezone.now()
         job.save(update_fields=["cancel_requested_at", "updated_at"])
         audit_record(action="job.cancel_requested", obj=job, actor=actor, from_state=job.status)
-    _kick_on_commit(job.pk)
+    _kick_on_commit(job)
     return job
 
 
@@ -276,7 +305,7 @@ def job_apply_event(*, provider: str, event: WebhookEvent) -> str:
         except IntegrityError:
             return WebhookOutcome.REPLAYED
         job_apply_report(job_id=job.pk, report=event.status)
-        _kick_on_commit(job.pk)
+        _kick_on_commit(job)
     return WebhookOutcome.APPLIED
 
 
@@ -294,8 +323,11 @@ def job_drive(*, job_id: int, token: str, owner: str) -> float | None:
     if not lease_take(kind=JOB, object_id=job_id, token=token, owner=owner):
         log.info("job %s: message with a stale token or a held lease ignored", job_id)
         return None
-    job = GenerationJob.objects.filter(pk=job_id).first()
-    if job is None:
+    try:
+        # get(), not filter().first(): first() orders by the primary key, and compiling that
+        # ORDER BY cost as much CPU as the rest of this read.
+        job = GenerationJob.objects.get(pk=job_id)
+    except GenerationJob.DoesNotExist:
         # A message for a job that is gone (deleted, or from another database's run): let the
         # lease go; the reconciler finishes a lease whose work no longer exists.
         log.warning("job %s: no such job; message ignored", job_id)
@@ -327,7 +359,7 @@ def job_drive(*, job_id: int, token: str, owner: str) -> float | None:
         return None  # the job is final: the transition that made it so finished the lease
     next_token = lease_pass(kind=JOB, object_id=job_id, owner=owner, countdown=wait)
     if next_token is not None:
-        _send_drive(job_id, next_token, countdown=wait)
+        job_send_drive(job_id=job_id, provider=job.provider, token=next_token, countdown=wait)
     return wait
 
 
@@ -352,6 +384,7 @@ def _advance(job: GenerationJob) -> float | None:
     one step later, as it would be after a re-read a moment later.
     """
     job_id = job.pk
+    provider: Provider | None = None
     while True:
         if job.is_final:
             return None
@@ -364,7 +397,8 @@ def _advance(job: GenerationJob) -> float | None:
             )
             return None
         try:
-            provider = get_provider(job.provider)
+            if provider is None:
+                provider = get_provider(job.provider)  # once: a job keeps its provider
             step: Step
             if job.cancel_requested_at is not None:
                 step = _cancel_step(job, provider)
@@ -430,16 +464,23 @@ def _submit_step(job: GenerationJob, provider: Provider) -> Step:
             return job_mark_submitted(job_id=job.pk, submission=found)
     else:
         spec_for(job.provider, job.model or provider.models[0]).check(request)
-    if _at_concurrency_limit(job):
-        return _poll_wait(provider)  # waiting for a slot is not a failure: no retry counted
-    started = GenerationJob.objects.filter(
-        pk=job.pk, status=Status.QUEUED, cancel_requested_at__isnull=True
-    ).update(
-        submit_started_at=Coalesce("submit_started_at", timezone.now()),
-        deadline_at=Coalesce("deadline_at", _deadline(job)),
+    started = (
+        GenerationJob.objects.filter(
+            pk=job.pk, status=Status.QUEUED, cancel_requested_at__isnull=True
+        )
+        .filter(_free_slot(job))
+        .update(
+            submit_started_at=Coalesce("submit_started_at", Value(timezone.now(), _WHEN)),
+            deadline_at=Coalesce("deadline_at", Value(_deadline(job), _WHEN)),
+        )
     )
     if not started:
-        return None  # canceled meanwhile: the loop takes it from there
+        # Canceled meanwhile (the loop takes it from there), or the provider has no free slot:
+        # waiting for one is not a failure, so no retry is counted.
+        job = GenerationJob.objects.get(pk=job.pk)
+        if job.status == Status.QUEUED and job.cancel_requested_at is None:
+            return _poll_wait(provider)
+        return job
     try:
         submission = provider.submit(
             request, idempotency_key=job.idempotency_key, webhook_url=_webhook_url(job)
@@ -455,25 +496,31 @@ def _submit_step(job: GenerationJob, provider: Provider) -> Step:
     return job_mark_submitted(job_id=job.pk, submission=submission)
 
 
-def _at_concurrency_limit(job: GenerationJob) -> bool:
-    """Whether the provider already has GREENLIGHT_PROVIDER_CONCURRENCY jobs in flight.
+def _free_slot(job: GenerationJob) -> Q | RawSQL:
+    """The submit UPDATE's condition that the provider has a free slot: fewer than
+    GREENLIGHT_PROVIDER_CONCURRENCY of its other jobs in flight (submitted, running, or queued
+    with a submit started), i.e. no `limit`-th such job. Always true without a limit.
 
-    A soft limit: two drivers checking at the same instant may both pass, so an account sees
-    at most the limit plus the number of worker processes.
+    Checked inside the statement that marks the submit started, not by a COUNT before it:
+    one statement fewer a job. Written as SQL because building and compiling the same
+    condition as a queryset in `Exists` cost more CPU than the COUNT it replaced (callgrind
+    of a whole job: 1.3M instructions more; this, 1.9M fewer). A soft limit still: two drivers
+    passing it at the same instant may both submit, so an account sees at most the limit plus
+    the number of worker processes.
     """
     limit = settings.GREENLIGHT_PROVIDER_CONCURRENCY.get(job.provider)
     if not limit:
-        return False
-    in_flight = (
-        GenerationJob.objects.filter(provider=job.provider)
-        .filter(
-            Q(status__in=(Status.SUBMITTED, Status.RUNNING))
-            | Q(status=Status.QUEUED, submit_started_at__isnull=False)
-        )
-        .exclude(pk=job.pk)
-        .count()
+        return Q()
+    # Plain strings: a choices member is an Enum, which a database driver may bind by name.
+    submitted, running, queued = Status.SUBMITTED.value, Status.RUNNING.value, Status.QUEUED.value
+    return RawSQL(
+        f'NOT EXISTS (SELECT 1 FROM "{GenerationJob._meta.db_table}" other'
+        " WHERE other.provider = %s AND other.id <> %s AND (other.status IN (%s, %s)"
+        " OR (other.status = %s AND other.submit_started_at IS NOT NULL))"
+        " LIMIT 1 OFFSET %s)",
+        (job.provider, job.pk, submitted, running, queued, limit - 1),
+        output_field=BooleanField(),
     )
-    return in_flight >= limit
 
 
 def _poll_wait(provider: Provider, report: StatusReport | None = None) -> float:
@@ -624,7 +671,7 @@ def jobs_reconcile(*, now=None) -> dict[str, int]:
     return work_reconcile(
         kind=JOB,
         pending=GenerationJob.objects.filter(status__in=GenerationJob.ACTIVE),
-        send=_send_drive,
+        send=lambda job_id, token: job_send_drive(job_id=job_id, token=token),
         give_up=give_up,
         deadline_s=settings.GREENLIGHT_JOB_DEADLINE,
         now=now,

@@ -214,12 +214,18 @@ def lease_heartbeat(*, kind: str, object_id: int, owner: str) -> Iterator[thread
     interval = max(settings.GREENLIGHT_LEASE_SECONDS / 3, 0.05)
 
     def beat() -> None:
+        if stop.wait(interval):
+            return  # the step ended before the first renewal: this thread opened nothing
         try:
-            while not stop.wait(interval):
+            while True:
                 if not lease_renew(kind=kind, object_id=object_id, owner=owner):
                     lost.set()
                     return
+                if stop.wait(interval):
+                    return
         finally:
+            # Only a thread that renewed has a connection of its own; asking any other for
+            # `connection` would build a DatabaseWrapper just to close it.
             connection.close()
 
     thread = threading.Thread(target=beat, name=f"lease-{kind}-{object_id}", daemon=True)

@@ -23,6 +23,7 @@ from django.db import IntegrityError, transaction
 from django.db.models import Max, Prefetch, Q
 
 from generation.audit import audit_record
+from generation.jobs import job_send_drive
 from generation.models import Brief, GenerationJob, SequencePart, Variant
 from generation.providers.base import GenerationRequest
 from generation.providers.sequence import MODEL, NAME
@@ -240,10 +241,9 @@ def cut_assemble(*, brief: Brief, cell_key: str, user: Any) -> Assembly:
         cell=cell.key,
         parts=[shot.job.pk for shot in cell.shots],
     )
-    # The join is media work: its first (and usually only) message goes to the media queue.
-    from generation.tasks import drive_job
-
-    transaction.on_commit(partial(drive_job.apply_async, (job.pk, ""), queue="media"))
+    # The join is media work: its messages go to the media queue (GREENLIGHT_DRIVE_QUEUES),
+    # this first one and any retry or re-drive alike.
+    transaction.on_commit(partial(job_send_drive, job_id=job.pk, provider=job.provider))
     return Assembly(job=job, created=True)
 
 

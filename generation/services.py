@@ -24,6 +24,7 @@ from django.db.models import F, Max, Q, Sum
 from django.utils import timezone
 
 from generation.audit import audit_record
+from generation.jobs import job_send_drive
 from generation.matrix import (
     LANGUAGE_NAMES,
     Axis,
@@ -528,7 +529,7 @@ def brief_launch(*, brief: Brief, user: Any, exclude: list[str] | None = None) -
         action="brief.launch", obj=brief, actor=user, variants=len(variants), model=spec.model
     )
     for job in jobs:
-        _enqueue_submit(job.pk)
+        _enqueue_submit(job)
     return brief
 
 
@@ -673,7 +674,7 @@ def variant_localize(*, job: GenerationJob, user: Any, scripts: dict[str, str]) 
         languages=sorted(scripts),
     )
     for new_job in jobs:
-        _enqueue_submit(new_job.pk)
+        _enqueue_submit(new_job)
     return made
 
 
@@ -706,11 +707,9 @@ def _first_job(
     )
 
 
-def _enqueue_submit(job_id: int) -> None:
-    from generation.tasks import drive_job
-
+def _enqueue_submit(job: GenerationJob) -> None:
     # The first message of a job carries the empty token (generation/leases.py).
-    transaction.on_commit(partial(drive_job.delay, job_id, ""))
+    transaction.on_commit(partial(job_send_drive, job_id=job.pk, provider=job.provider))
 
 
 @transaction.atomic
@@ -760,7 +759,7 @@ def job_create(
         notes=notes,
     )
     audit_record(action="job.create", obj=job, actor=requested_by, attempt=job.attempt)
-    _enqueue_submit(job.pk)
+    _enqueue_submit(job)
     return job
 
 

@@ -15,12 +15,19 @@ from django.db import close_old_connections
 
 from generation import jobs
 from generation.models import GenerationJob
-from generation.providers import get_provider
+from generation.providers import get_provider, internal_provider_classes, provider_classes
 from generation.providers.base import ProviderError
 from generation.scratch import scratch_sweep
 
 log = logging.getLogger(__name__)
 LIMITS = settings.GREENLIGHT_TASK_LIMITS
+
+# Import every provider's module now. A worker imports its task modules before it forks the
+# pool, so the pool processes share these imports (about a quarter of a second of CPU:
+# httpx, which pulls in rich for its command line, cryptography, the adapters) instead of
+# each paying them inside its first job.
+provider_classes()
+internal_provider_classes()
 
 
 @signals.task_prerun.connect

@@ -20,7 +20,7 @@ from tests.providers import ScriptedProvider, install
 @pytest.mark.django_db(transaction=True)
 def test_f5_two_briefs_at_once_cannot_both_spend_one_budget(monkeypatch) -> None:
     install(monkeypatch, type("Fake", (ScriptedProvider,), {"submit_calls": []}))
-    monkeypatch.setattr(services, "_enqueue_submit", lambda job_id: None)
+    monkeypatch.setattr(services, "_enqueue_submit", lambda job: None)
     campaign = CampaignFactory(budget_usd=Decimal("7.00"))
     users = [
         MembershipFactory(campaign=campaign, role=Membership.Role.CREATOR).user for _ in range(2)

@@ -145,10 +145,13 @@ def test_a_hosted_job_that_answers_at_once_takes_one_message_and_a_fixed_query_b
 
     The budget counts every statement (BEGIN/COMMIT and savepoints included): the lease is
     one INSERT (taken as it is created) and one UPDATE (finished inside the final transition),
-    the job is read once (each transition's locked read carries the loop on), and the deadline
-    rides on the submit's conditional UPDATE. Before, the same job cost 36 statements on
-    PostgreSQL, with a lease created in its own transaction, an existence check, a deadline
-    UPDATE, a re-read after every step and the lease finished twice.
+    the job is read once (each transition's locked read carries the loop on), the deadline
+    and the provider's concurrency limit ride on the submit's conditional UPDATE, and the clip
+    is one INSERT in a savepoint plus its audit row. Before, the same job cost 36 statements
+    on PostgreSQL, with a lease created in its own transaction, an existence check, a deadline
+    UPDATE, a re-read after every step and the lease finished twice; then 27, with a COUNT of
+    the jobs in flight and the clip's get_or_create (a read, then the INSERT in a savepoint)
+    inside a savepoint of its own.
     """
     settings.GREENLIGHT_DOWNLOAD_TEST_HOSTS = ["127.0.0.1"]
     settings.GREENLIGHT_PROVIDER_CONCURRENCY = {"fake": 5}
@@ -169,9 +172,79 @@ def test_a_hosted_job_that_answers_at_once_takes_one_message_and_a_fixed_query_b
         if sql.startswith("SELECT") and "COUNT(" not in sql
     ]
     assert len(reads) == 4, reads  # the driver's one read and three transitions' locked reads
-    assert len(queries) <= 27, "\n".join(q["sql"][:120] for q in queries)
+    assert not [sql for sql in _statements(queries, "generation_generationjob") if "COUNT(" in sql]
+    clip = _statements(queries, "assets_clip")
+    assert [sql.split()[0] for sql in clip] == ["INSERT"], clip
+    assert len([q for q in queries if q["sql"].startswith("SAVEPOINT")]) == 1
+    assert len(queries) <= 23, "\n".join(q["sql"][:120] for q in queries)
     assert _drives(no_enqueue) == []
     assert Lease.objects.get(kind=JOB, object_id=job.pk).done
+
+
+def _clip_creations(job) -> int:
+    return AuditEvent.objects.filter(action="clip.create", data__job=job.pk).count()
+
+
+def test_the_clip_of_a_succeeded_job_is_created_once_however_often_it_is_asked_for(
+    no_enqueue,
+) -> None:
+    """A second call (a re-sent signal, an admin re-run) returns the same clip: no second row,
+    audit entry or ingest, and the caller's transaction stays usable after the conflict."""
+    from assets.services import clip_create_for_job
+
+    job = JobFactory(succeeded=True)
+    with transaction.atomic():
+        first = clip_create_for_job(job=job)
+        again = clip_create_for_job(job=job)
+        assert GenerationJob.objects.filter(pk=job.pk).exists()  # not an aborted transaction
+    assert again.pk == first.pk and again.uuid == first.uuid
+    assert Clip.objects.filter(job=job).count() == 1
+    assert _clip_creations(job) == 1
+    assert (first.variant_id, first.version, first.file.name) == (
+        job.variant_id,
+        job.attempt,
+        job.output.name,
+    )
+
+
+def test_creating_a_clip_inside_the_jobs_transaction_reads_nothing_first(no_enqueue) -> None:
+    """The INSERT in a savepoint, then the audit row: no read before it, and no savepoint of
+    the function's own around them (get_or_create in a savepoint took seven statements)."""
+    from assets.services import clip_create_for_job
+
+    job = JobFactory(succeeded=True)
+    with transaction.atomic(), CaptureQueriesContext(connection) as queries:
+        clip_create_for_job(job=job)
+    statements = [" ".join(q["sql"].split()[:2]) for q in queries.captured_queries]
+    assert [s.split()[0] for s in statements] == ["SAVEPOINT", "INSERT", "RELEASE", "INSERT"], (
+        statements
+    )
+
+
+@pytest.mark.django_db(transaction=True)
+def test_two_creators_racing_for_one_jobs_clip_make_one_clip_and_neither_fails() -> None:
+    """The second creator's INSERT waits for the first's transaction (PostgreSQL: the unique
+    index; SQLite: the write lock), then conflicts and returns the first's clip."""
+    from assets.services import clip_create_for_job
+
+    job = JobFactory(succeeded=True)
+    second: dict = {}
+    inserted = threading.Event()
+
+    def racer() -> None:
+        inserted.wait(10)
+        second["clip"] = clip_create_for_job(job=GenerationJob.objects.get(pk=job.pk))
+
+    thread = _in_thread(racer)
+    with transaction.atomic():
+        first = clip_create_for_job(job=job)
+        inserted.set()
+        time.sleep(0.3)  # the racer is now blocked behind this uncommitted row
+    thread.join(15)
+    assert not thread.is_alive()
+    assert second["clip"].pk == first.pk
+    assert Clip.objects.filter(job=job).count() == 1
+    assert _clip_creations(job) == 1
 
 
 def test_a_final_transition_finishes_the_lease_in_its_own_transaction(
@@ -805,6 +878,43 @@ def test_a_provider_at_its_concurrency_limit_waits_without_counting_a_retry(
     assert len(fake.submit_calls) == 1
 
 
+def test_the_concurrency_limit_counts_only_other_jobs_of_the_provider_in_flight(
+    fake, no_enqueue, settings
+) -> None:
+    """Submitted, running and submit-started jobs of the provider fill slots; the job itself,
+    finished jobs and other providers' do not. The check rides on the submit's UPDATE."""
+    settings.GREENLIGHT_PROVIDER_CONCURRENCY = {"fake": 2}
+    fake.idempotent_submit = True  # its interrupted submit is simply sent again
+    _fake_job(status=Status.SUBMITTED, provider_request_id="fake-a")
+    _fake_job(status=Status.FAILED)
+    JobFactory(status=Status.RUNNING, provider_request_id="other-provider")
+    job = _fake_job(submit_started_at=timezone.now())  # its own slot is not another's
+
+    jobs.job_drive(job_id=job.pk, token="", owner="t1")
+
+    assert len(fake.submit_calls) == 1  # one slot was free
+    waiting = _fake_job()
+    _fake_job(submit_started_at=timezone.now())  # a submit in flight fills the second slot
+    GenerationJob.objects.filter(pk=job.pk).update(status=Status.FAILED)
+    wait = jobs.job_drive(job_id=waiting.pk, token="", owner="t2")
+    waiting.refresh_from_db()
+    assert wait >= settings.GREENLIGHT_POLL_INTERVAL and len(fake.submit_calls) == 1
+    assert (waiting.status, waiting.submit_started_at, waiting.retries) == (Status.QUEUED, None, 0)
+
+
+def test_a_job_canceled_while_waiting_for_a_slot_is_canceled_not_kept_waiting(
+    fake, no_enqueue, settings
+) -> None:
+    settings.GREENLIGHT_PROVIDER_CONCURRENCY = {"fake": 1}
+    _fake_job(status=Status.RUNNING, provider_request_id="fake-busy")
+    job = _fake_job(cancel_requested_at=timezone.now())
+
+    assert jobs.job_drive(job_id=job.pk, token="", owner="t1") is None
+
+    job.refresh_from_db()
+    assert job.status == Status.CANCELED and fake.submit_calls == []
+
+
 def test_a_message_for_a_job_that_is_gone_is_ignored_and_cleaned_up(no_enqueue) -> None:
     assert jobs.job_drive(job_id=987654, token="", owner="t1") is None
 
@@ -815,3 +925,96 @@ def test_a_message_for_a_job_that_is_gone_is_ignored_and_cleaned_up(no_enqueue) 
     Lease.objects.filter(pk=lease.pk).update(expires_at=an_hour_ago, taken_at=an_hour_ago)
     assert jobs.jobs_reconcile() == {"redriven": 0, "gave_up": 0}
     assert Lease.objects.get(pk=lease.pk).done and _drives(no_enqueue) == []
+
+
+# --- Queues: every drive message of a job goes to its provider's queue --------------------
+
+
+@pytest.fixture
+def queued(monkeypatch) -> list[tuple[str, tuple, str]]:
+    """Messages sent, with the queue each went to (apply_async's option, else the route)."""
+    from celery.app.task import Task
+    from django.conf import settings
+
+    calls: list[tuple[str, tuple, str]] = []
+
+    def apply_async(self, args=None, kwargs=None, **options):
+        queue = options.get("queue") or settings.CELERY_TASK_ROUTES.get(self.name, {}).get(
+            "queue", settings.CELERY_TASK_DEFAULT_QUEUE
+        )
+        calls.append((self.name, tuple(args or ()), queue))
+
+    monkeypatch.setattr(Task, "apply_async", apply_async)
+    monkeypatch.setattr(Task, "delay", lambda self, *args, **kw: apply_async(self, args, kw))
+    return calls
+
+
+def _drive_queues(queued) -> list[str]:
+    return [queue for name, _args, queue in queued if name == DRIVE]
+
+
+def _overdue(job) -> None:
+    """A lease whose holder stopped renewing an hour ago: its worker is gone."""
+    an_hour_ago = timezone.now() - timedelta(hours=1)
+    Lease.objects.update_or_create(
+        kind=JOB,
+        object_id=job.pk,
+        defaults={"owner": "dead-worker", "expires_at": an_hour_ago, "taken_at": an_hour_ago},
+    )
+
+
+def test_a_jobs_first_message_hand_overs_retries_kicks_and_re_drives_share_one_queue(
+    fake, queued, settings, django_capture_on_commit_callbacks
+) -> None:
+    """Routing is by provider in one place (`jobs.drive_queue`), not by task name: a provider
+    mapped to "media" gets every drive message there, whoever sends it."""
+    settings.GREENLIGHT_DRIVE_QUEUES = {"fake": "media"}
+    # A poll that must wait hands the lease to a later message.
+    fake.status_report = StatusReport(state=RemoteState.QUEUED, poll_after_s=5)
+    polled = _fake_job()
+    jobs.job_drive(job_id=polled.pk, token="", owner="t1")
+    # A transient failure schedules the retry.
+    fake.submit_error = TransientError("502 from the gateway")
+    retried = _fake_job()
+    jobs.job_drive(job_id=retried.pk, token="", owner="t2")
+    # A cancel wakes the driver of a job waiting for its next poll.
+    with django_capture_on_commit_callbacks(execute=True):
+        jobs.job_cancel(job_id=polled.pk)
+    # The reconciler re-drives a job whose worker went quiet.
+    stalled = _fake_job(status=Status.RUNNING, provider_request_id="fake-9")
+    _overdue(stalled)
+    assert jobs.jobs_reconcile()["redriven"] == 1
+    # The first message of a new attempt.
+    with django_capture_on_commit_callbacks(execute=True):
+        from generation.services import _enqueue_submit
+
+        _enqueue_submit(_fake_job())
+
+    assert _drive_queues(queued) == ["media"] * 5, queued
+    settings.GREENLIGHT_DRIVE_QUEUES = {}
+    _overdue(_fake_job(status=Status.RUNNING, provider_request_id="fake-10"))
+    jobs.jobs_reconcile()
+    assert _drive_queues(queued)[-1] == "providers"
+
+
+def test_a_cuts_retries_and_re_drives_go_to_the_media_queue_like_its_first_message(
+    queued, django_capture_on_commit_callbacks
+) -> None:
+    """Issue 8: cut_assemble sent the first drive_job of a cut to "media", but the driver and
+    the reconciler routed by task name, so every later message of the cut went to
+    "providers"; the animatic and hosted providers stay there."""
+    cut = JobFactory(provider="sequence", model="sequence-join", status=Status.QUEUED)
+    _overdue(cut)
+    animatic = JobFactory()
+    _overdue(animatic)
+    assert jobs.jobs_reconcile()["redriven"] == 2
+    by_job = {args[0]: queue for name, args, queue in queued if name == DRIVE}
+    assert by_job == {cut.pk: "media", animatic.pk: "providers"}
+    # A kick (a cancel of a cut whose submit may have started) goes to the same queue.
+    GenerationJob.objects.filter(pk=cut.pk).update(submit_started_at=timezone.now())
+    Lease.objects.filter(kind=JOB, object_id=cut.pk).update(
+        owner="", expires_at=timezone.now() - timedelta(seconds=1)
+    )
+    with django_capture_on_commit_callbacks(execute=True):
+        jobs.job_cancel(job_id=cut.pk)
+    assert _drive_queues(queued)[-1] == "media"
