@@ -206,13 +206,14 @@ class LeaseAdmin(admin.ModelAdmin):
     @admin.action(description="Re-drive now (clears the failure counts of given-up work)")
     def redrive(self, request, queryset):
         from assets.tasks import ingest_clip
-        from generation.tasks import drive_job
+        from generation.jobs import job_send_drive
         from review.tasks import archive_review
 
+        # A job's message goes to its provider's queue, as every other drive message does.
         send = {
-            Lease.Kind.JOB: drive_job,
-            Lease.Kind.INGEST: ingest_clip,
-            Lease.Kind.ARCHIVE: archive_review,
+            Lease.Kind.JOB: lambda job_id, token: job_send_drive(job_id=job_id, token=token),
+            Lease.Kind.INGEST: ingest_clip.delay,
+            Lease.Kind.ARCHIVE: archive_review.delay,
         }
         sent = 0
         for lease in queryset:
@@ -221,7 +222,7 @@ class LeaseAdmin(admin.ModelAdmin):
             )
             token = leases.lease_kick(kind=lease.kind, object_id=lease.object_id)
             if token is not None:
-                send[lease.kind].delay(lease.object_id, token)
+                send[lease.kind](lease.object_id, token)
                 sent += 1
         self.message_user(request, f"Re-drove {sent} piece(s) of work.")
 

@@ -1018,3 +1018,36 @@ def test_a_cuts_retries_and_re_drives_go_to_the_media_queue_like_its_first_messa
     with django_capture_on_commit_callbacks(execute=True):
         jobs.job_cancel(job_id=cut.pk)
     assert _drive_queues(queued)[-1] == "media"
+
+
+def test_the_lease_admins_re_drive_sends_a_cut_to_the_media_queue(
+    client, queued, fast_password_hasher
+) -> None:
+    """Ops' "Re-drive now" on given-up work routes like every other drive message: a cut's
+    job to "media", an animatic job to "providers"; the lease's failure counts are cleared."""
+    from django.urls import reverse
+
+    from tests.factories import UserFactory
+
+    cut = JobFactory(provider="sequence", model="sequence-join", status=Status.QUEUED)
+    animatic = JobFactory()
+    given_up = timezone.now() - timedelta(minutes=5)
+    for job in (cut, animatic):
+        Lease.objects.create(
+            kind=JOB, object_id=job.pk, token="old", owner="", expires_at=given_up,
+            gave_up_at=given_up, failures=3, redrives=2,
+        )  # fmt: skip
+    client.force_login(UserFactory(is_staff=True, is_superuser=True))
+
+    response = client.post(
+        reverse("admin:generation_lease_changelist"),
+        {
+            "action": "redrive",
+            "_selected_action": list(Lease.objects.values_list("pk", flat=True)),
+        },
+    )
+
+    assert response.status_code == 302
+    by_job = {args[0]: queue for name, args, queue in queued if name == DRIVE}
+    assert by_job == {cut.pk: "media", animatic.pk: "providers"}
+    assert set(Lease.objects.values_list("failures", "redrives", "gave_up_at")) == {(0, 0, None)}
