@@ -208,6 +208,46 @@ def test_a_clip_whose_moov_is_at_the_end_analyses(media_files: MediaFiles, tmp_p
     assert analysis.sprite is not None and analysis.poster is not None
 
 
+def test_the_analysis_writes_the_faststart_copy_it_is_asked_for(
+    media_files: MediaFiles, tmp_path: Path
+) -> None:
+    target = tmp_path / "faststart.mp4"
+
+    info, analysis = media.probe_and_analyse(
+        source=media_files.moov_at_end, work_dir=tmp_path / "analysis", faststart_target=target
+    )
+
+    assert media.moov_before_mdat(target)
+    remuxed = tmp_path / "remuxed.mp4"
+    media.remux_faststart(source=media_files.moov_at_end, target=remuxed)
+    streams = [
+        {k: s.get(k) for k in ("codec_name", "nb_frames", "duration_ts")}
+        for s in media.probe(target).raw["streams"]
+    ]
+    assert streams == [
+        {k: s.get(k) for k in ("codec_name", "nb_frames", "duration_ts")}
+        for s in media.probe(remuxed).raw["streams"]
+    ]
+    _, alone = media.probe_and_analyse(source=media_files.moov_at_end, work_dir=tmp_path / "a")
+    assert analysis.as_dict() == alone.as_dict()
+
+
+def test_a_failed_analysis_leaves_no_faststart_copy(qc_media: QcMedia, tmp_path: Path) -> None:
+    target = tmp_path / "faststart.mp4"
+    info = media.probe(qc_media.truncated)
+
+    with pytest.raises(MediaError, match="truncated"):
+        media.analyse(
+            source=qc_media.truncated, info=info, work_dir=tmp_path, faststart_target=target
+        )
+    with pytest.raises(MediaError, match="truncated"):
+        media.probe_and_analyse(
+            source=qc_media.truncated, work_dir=tmp_path / "b", faststart_target=target
+        )
+
+    assert not target.exists()
+
+
 def test_thumbnails_vtt_cues_follow_the_sprite() -> None:
     geometry = media.SpriteGeometry(
         columns=2, rows=2, count=3, tile_width=160, tile_height=90, interval_s=0.5
