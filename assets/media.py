@@ -683,101 +683,113 @@ def _pick_poster(
 ) -> tuple[Path | None, float | None]:
     """Write the sharpest candidate that is not black (else the brightest) to `target` as JPEG.
 
-    `candidates` is the analysis' YUV4MPEG file; the raw frames are read in turn and only the
-    best one is kept in memory and encoded. Returns (None, None) when it holds no frame.
+    `candidates` is the analysis' YUV4MPEG file. Only each frame's luma is read for the
+    scores, into one buffer, and only the frame kept is read whole and encoded. Returns
+    (None, None) when the file holds no whole frame.
     """
-    best: tuple[bool, float, int] | None = None
-    kept: _RawFrame | None = None
-    for index, frame in enumerate(_y4m_frames(candidates)):
-        # A reduced copy (box averages, then a resize only for what is left over): sharpness
-        # and brightness need no more, and the scores stay those of a 320-pixel picture
-        # whatever the clip's size.
-        grey = frame.luma()
-        grey = grey.reduce(max(1, max(grey.size) // POSTER_SCORE_SIZE))
-        grey.thumbnail((POSTER_SCORE_SIZE, POSTER_SCORE_SIZE))
-        if frame.limited_range:
-            grey = grey.point(_FULL_RANGE_Y)
-        luma = ImageStat.Stat(grey).mean[0]
-        # Variance of an edge image: blurred or flat frames have few strong edges.
-        sharpness = ImageStat.Stat(grey.filter(ImageFilter.FIND_EDGES)).var[0]
-        lit = luma >= POSTER_MIN_LUMA
-        score = (lit, sharpness if lit else luma, -index)
-        if best is None or score > best:
-            best, kept = score, frame
-    if best is None or kept is None:
+    try:
+        fh = candidates.open("rb")
+    except OSError:
         return None, None
-    kept.save_jpeg(target)
+    with fh:
+        layout = _y4m_layout(fh)
+        if layout is None:
+            return None, None
+        best: tuple[bool, float, int] | None = None
+        kept_at = 0
+        for index, (offset, luma) in enumerate(_y4m_lumas(fh, layout)):
+            # A reduced copy (box averages, then a resize only for what is left over):
+            # sharpness and brightness need no more, and the scores stay those of a
+            # 320-pixel picture whatever the clip's size.
+            grey = luma.reduce(max(1, max(luma.size) // POSTER_SCORE_SIZE))
+            grey.thumbnail((POSTER_SCORE_SIZE, POSTER_SCORE_SIZE))
+            if layout.limited_range:
+                grey = grey.point(_FULL_RANGE_Y)
+            brightness = ImageStat.Stat(grey).mean[0]
+            # Variance of an edge image: blurred or flat frames have few strong edges.
+            sharpness = ImageStat.Stat(grey.filter(ImageFilter.FIND_EDGES)).var[0]
+            lit = brightness >= POSTER_MIN_LUMA
+            score = (lit, sharpness if lit else brightness, -index)
+            if best is None or score > best:
+                best, kept_at = score, offset
+        if best is None:
+            return None, None
+        fh.seek(kept_at)
+        _save_jpeg(fh.read(layout.frame_bytes), layout=layout, target=target)
     return target, round(step / 2 + -best[2] * step, 3)
 
 
 @dataclass(frozen=True)
-class _RawFrame:
-    """One 4:2:0 8-bit frame from a YUV4MPEG file: planes Y, Cb, Cr back to back."""
+class _Y4mLayout:
+    """Frame size and range of a 4:2:0 8-bit YUV4MPEG file: planes Y, Cb, Cr back to back."""
 
     width: int
     height: int
-    data: memoryview
     limited_range: bool
 
     @property
-    def _chroma_size(self) -> tuple[int, int]:
+    def chroma_size(self) -> tuple[int, int]:
         return (self.width + 1) // 2, (self.height + 1) // 2
 
-    def _plane(self, offset: int, size: tuple[int, int]) -> Image.Image:
-        length = size[0] * size[1]
-        return Image.frombuffer("L", size, self.data[offset : offset + length], "raw", "L", 0, 1)
+    @property
+    def luma_bytes(self) -> int:
+        return self.width * self.height
 
-    def luma(self) -> Image.Image:
-        return self._plane(0, (self.width, self.height))
-
-    def save_jpeg(self, target: Path) -> None:
-        """Encode as a 4:2:0 JPEG: full-range YCbCr, chroma repeated then subsampled again."""
-        size = (self.width, self.height)
-        chroma_size = self._chroma_size
-        luma_bytes = self.width * self.height
-        chroma_bytes = chroma_size[0] * chroma_size[1]
-        planes = [
-            self.luma(),
-            self._plane(luma_bytes, chroma_size),
-            self._plane(luma_bytes + chroma_bytes, chroma_size),
-        ]
-        if self.limited_range:
-            planes = [planes[0].point(_FULL_RANGE_Y)] + [p.point(_FULL_RANGE_C) for p in planes[1:]]
-        # Nearest-neighbour doubling, which the encoder's 2×2 averaging undoes exactly.
-        planes[1:] = [p.resize(size, Image.Resampling.NEAREST) for p in planes[1:]]
-        Image.merge("YCbCr", planes).save(
-            target, "JPEG", quality=POSTER_JPEG_QUALITY, subsampling="4:2:0"
-        )
+    @property
+    def frame_bytes(self) -> int:
+        return self.luma_bytes + 2 * self.chroma_size[0] * self.chroma_size[1]
 
 
-def _y4m_frames(path: Path) -> Iterator[_RawFrame]:
-    """Yield the frames of a YUV4MPEG file written by the analysis (yuv420p); an unreadable,
-    empty or other-format file yields nothing, and a cut-short last frame is dropped."""
-    try:
-        raw = path.read_bytes()
-    except OSError:
-        return
-    header_end = raw.find(b"\n")
-    if not raw.startswith(b"YUV4MPEG2 ") or header_end < 0:
-        return
-    tokens = raw[10:header_end].split()
+def _y4m_layout(fh: Any) -> _Y4mLayout | None:
+    """Read a YUV4MPEG header; None unless it describes 4:2:0 frames of a known size."""
+    header = fh.readline(1024)
+    if not header.startswith(b"YUV4MPEG2 ") or not header.endswith(b"\n"):
+        return None
+    tokens = header[10:].split()
     fields = {token[:1]: token[1:] for token in tokens}
     if not fields.get(b"C", b"420").startswith(b"420"):
-        return
+        return None
     try:
         width, height = int(fields[b"W"]), int(fields[b"H"])
     except (KeyError, ValueError):
-        return
-    limited = b"XCOLORRANGE=FULL" not in tokens
-    frame_bytes = width * height + 2 * ((width + 1) // 2) * ((height + 1) // 2)
-    view = memoryview(raw)
-    offset = header_end + 1
-    while raw.startswith(b"FRAME", offset):
-        start = raw.find(b"\n", offset) + 1
-        if start == 0 or start + frame_bytes > len(raw):
+        return None
+    if width <= 0 or height <= 0:
+        return None
+    return _Y4mLayout(width, height, limited_range=b"XCOLORRANGE=FULL" not in tokens)
+
+
+def _y4m_lumas(fh: Any, layout: _Y4mLayout) -> Iterator[tuple[int, Image.Image]]:
+    """Yield (offset of the frame's planes, its luma) for each whole frame; a cut-short last
+    frame is dropped. One buffer serves every frame: a luma is valid until the next."""
+    buffer = bytearray(layout.luma_bytes)
+    size = os.fstat(fh.fileno()).st_size
+    luma = Image.frombuffer("L", (layout.width, layout.height), buffer, "raw", "L", 0, 1)
+    while fh.readline(1024).startswith(b"FRAME"):
+        offset = fh.tell()
+        if offset + layout.frame_bytes > size or fh.readinto(buffer) != len(buffer):
             return
-        yield _RawFrame(width, height, view[start : start + frame_bytes], limited)
-        offset = start + frame_bytes
+        yield offset, luma
+        fh.seek(offset + layout.frame_bytes)
+
+
+def _save_jpeg(frame: bytes, *, layout: _Y4mLayout, target: Path) -> None:
+    """Encode one frame as a 4:2:0 JPEG: full-range YCbCr, chroma repeated then subsampled."""
+    size = (layout.width, layout.height)
+    chroma_bytes = layout.chroma_size[0] * layout.chroma_size[1]
+    cb_at, cr_at = layout.luma_bytes, layout.luma_bytes + chroma_bytes
+    luma = Image.frombytes("L", size, frame[:cb_at])
+    chroma = [
+        Image.frombytes("L", layout.chroma_size, frame[at : at + chroma_bytes])
+        for at in (cb_at, cr_at)
+    ]
+    if layout.limited_range:
+        luma = luma.point(_FULL_RANGE_Y)
+        chroma = [plane.point(_FULL_RANGE_C) for plane in chroma]
+    # Nearest-neighbour doubling, which the encoder's 2×2 averaging undoes exactly.
+    chroma = [plane.resize(size, Image.Resampling.NEAREST) for plane in chroma]
+    Image.merge("YCbCr", [luma, *chroma]).save(
+        target, "JPEG", quality=POSTER_JPEG_QUALITY, subsampling="4:2:0"
+    )
 
 
 def _nonempty(path: Path) -> bool:
