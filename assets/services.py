@@ -13,7 +13,6 @@ import logging
 import shutil
 import tempfile
 from collections.abc import Iterator
-from concurrent.futures import ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
@@ -249,25 +248,6 @@ def _needs_faststart(path: Path) -> bool:
         return False
 
 
-def _remux_beside_analysis(
-    *, source: Path, target: Path, work_dir: Path
-) -> tuple[media.MediaInfo, media.Analysis]:
-    """Move the moov box to the front (`target`) while `source` is probed and analysed.
-
-    The remux is a stream copy, so the decode reads the same frames from either file; run
-    side by side, the copy costs no wall time. The probe's or the analysis' error is reported
-    first, then the remux's.
-    """
-    with ThreadPoolExecutor(max_workers=1) as pool:
-        remuxed = pool.submit(media.remux_faststart, source=source, target=target)
-        try:
-            found = media.probe_and_analyse(source=source, work_dir=work_dir)
-        finally:
-            wait([remuxed])
-        remuxed.result()
-    return found
-
-
 def clip_ingest(*, clip_id: int) -> Clip | None:
     """Probe a processing clip, fix its layout for streaming, analyse it once, hash it.
 
@@ -285,13 +265,14 @@ def clip_ingest(*, clip_id: int) -> Clip | None:
             playable = source
             work_dir = Path(tmp) / "analysis"
             if _needs_faststart(source):
+                # The analysis' own ffmpeg run writes the moov-first copy as it decodes.
                 playable = Path(tmp) / "faststart.mp4"
-                info, analysis = _remux_beside_analysis(
-                    source=source, target=playable, work_dir=work_dir
-                )
-            else:
-                # Most clips (every animatic) arrive streamable: probe and decode overlap.
-                info, analysis = media.probe_and_analyse(source=source, work_dir=work_dir)
+            # ffprobe runs beside the decode whenever the moov box can be read first.
+            info, analysis = media.probe_and_analyse(
+                source=source,
+                work_dir=work_dir,
+                faststart_target=playable if playable != source else None,
+            )
             derived = _store_analysis(
                 clip=clip,
                 source=playable,

@@ -7,7 +7,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from PIL import Image
+from PIL import Image, ImageStat
 
 from assets import media, services
 from assets.media import MediaError
@@ -208,6 +208,46 @@ def test_a_clip_whose_moov_is_at_the_end_analyses(media_files: MediaFiles, tmp_p
     assert analysis.sprite is not None and analysis.poster is not None
 
 
+def test_the_analysis_writes_the_faststart_copy_it_is_asked_for(
+    media_files: MediaFiles, tmp_path: Path
+) -> None:
+    target = tmp_path / "faststart.mp4"
+
+    info, analysis = media.probe_and_analyse(
+        source=media_files.moov_at_end, work_dir=tmp_path / "analysis", faststart_target=target
+    )
+
+    assert media.moov_before_mdat(target)
+    remuxed = tmp_path / "remuxed.mp4"
+    media.remux_faststart(source=media_files.moov_at_end, target=remuxed)
+    streams = [
+        {k: s.get(k) for k in ("codec_name", "nb_frames", "duration_ts")}
+        for s in media.probe(target).raw["streams"]
+    ]
+    assert streams == [
+        {k: s.get(k) for k in ("codec_name", "nb_frames", "duration_ts")}
+        for s in media.probe(remuxed).raw["streams"]
+    ]
+    _, alone = media.probe_and_analyse(source=media_files.moov_at_end, work_dir=tmp_path / "a")
+    assert analysis.as_dict() == alone.as_dict()
+
+
+def test_a_failed_analysis_leaves_no_faststart_copy(qc_media: QcMedia, tmp_path: Path) -> None:
+    target = tmp_path / "faststart.mp4"
+    info = media.probe(qc_media.truncated)
+
+    with pytest.raises(MediaError, match="truncated"):
+        media.analyse(
+            source=qc_media.truncated, info=info, work_dir=tmp_path, faststart_target=target
+        )
+    with pytest.raises(MediaError, match="truncated"):
+        media.probe_and_analyse(
+            source=qc_media.truncated, work_dir=tmp_path / "b", faststart_target=target
+        )
+
+    assert not target.exists()
+
+
 def test_thumbnails_vtt_cues_follow_the_sprite() -> None:
     geometry = media.SpriteGeometry(
         columns=2, rows=2, count=3, tile_width=160, tile_height=90, interval_s=0.5
@@ -270,6 +310,48 @@ def test_the_poster_is_the_sharp_lit_candidate(tmp_path: Path) -> None:
     assert analysis.poster_at_s == pytest.approx(3.5, abs=0.05)
     with Image.open(analysis.poster) as poster:
         assert poster.size == (640, 360)
+
+
+@pytest.mark.parametrize("pix_fmt", ["yuv420p", "yuvj420p"])
+def test_the_poster_keeps_the_pictures_colours_in_either_range(
+    tmp_path: Path, pix_fmt: str
+) -> None:
+    # The candidates leave ffmpeg as raw limited-range frames and Pillow encodes the one kept:
+    # a wrong range conversion would wash the colours out or crush them.
+    path = tmp_path / f"{pix_fmt}.mp4"
+    subprocess.run(
+        [
+            "ffmpeg", "-nostdin", "-v", "error", "-y",
+            "-f", "lavfi", "-i", "color=c=0xC08040:s=320x180:r=25:d=2",
+            "-c:v", "libx264", "-preset", "ultrafast", "-crf", "10", "-pix_fmt", pix_fmt,
+            str(path),
+        ],
+        check=True,
+        timeout=60,
+    )  # fmt: skip
+
+    info, analysis = _analyse(path, tmp_path)
+
+    with Image.open(analysis.poster) as poster:
+        assert poster.size == (320, 180)
+        mean = ImageStat.Stat(poster.convert("RGB")).mean
+    assert mean == pytest.approx([0xC0, 0x80, 0x40], abs=4)
+
+
+def test_a_candidates_file_cut_short_keeps_its_whole_frames(tmp_path: Path) -> None:
+    header = b"YUV4MPEG2 W4 H2 F25:1 Ip A1:1 C420mpeg2 XCOLORRANGE=LIMITED\n"
+    dark = b"FRAME\n" + bytes([16] * 8) + bytes([128] * 4)
+    lit = b"FRAME\n" + bytes([200, 40] * 4) + bytes([128] * 4)
+    candidates = tmp_path / "candidates.y4m"
+    candidates.write_bytes(header + dark + lit + lit[:9])
+
+    poster, at_s = media._pick_poster(candidates, step=1.0, target=tmp_path / "poster.jpg")
+
+    assert (poster, at_s) == (tmp_path / "poster.jpg", 1.5)
+    assert media._pick_poster(tmp_path / "none.y4m", step=1.0, target=tmp_path / "x.jpg") == (
+        None,
+        None,
+    )
 
 
 # --- probe and analysis together ------------------------------------------------------------

@@ -112,6 +112,31 @@ def test_ingest_remuxes_a_moov_at_end_file(media_files) -> None:
     assert clip.sha256 != _sha256(media_files.moov_at_end.read_bytes())
 
 
+def test_a_moov_at_end_ingest_starts_ffprobe_and_one_ffmpeg(media_files, monkeypatch) -> None:
+    # The faststart remux rides in the analysis' ffmpeg run: every tool start costs 50-80 ms
+    # of CPU before it reads a byte.
+    started: list[str] = []
+    real_start = media._start
+
+    def spy(args):
+        started.append(Path(args[0]).name)
+        return real_start(args)
+
+    monkeypatch.setattr(media, "_start", spy)
+    clip = _processing_clip(media_files.moov_at_end)
+
+    services.clip_ingest(clip_id=clip.pk)
+
+    clip.refresh_from_db()
+    assert clip.status == Clip.Status.READY
+    assert sorted(started) == ["ffmpeg", "ffprobe"]
+    stored = Path(default_storage.path(clip.file.name))
+    assert media.moov_before_mdat(stored)
+    assert media.probe(stored).as_dict() | {"size_bytes": 0} == media.probe(
+        media_files.moov_at_end
+    ).as_dict() | {"size_bytes": 0}
+
+
 @pytest.mark.parametrize("attr", ["random_bytes", "text_as_mp4", "png", "audio_only"])
 def test_ingest_fails_junk(media_files, attr: str) -> None:
     clip = _processing_clip(getattr(media_files, attr))
