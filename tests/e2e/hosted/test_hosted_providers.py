@@ -253,6 +253,24 @@ def test_fal_killed_worker_fails_for_a_person_rather_than_pay_twice(
     assert fal_fake.submissions == 1
 
 
+@pytest.mark.parametrize(
+    ("provider", "model", "fake_fixture"),
+    [
+        ("dashscope", "happyhorse-1.0-t2v", "dashscope_fake"),
+        ("runway", "happyhorse_1_0", "runway_fake"),
+    ],
+)
+def test_killed_worker_without_a_lookup_fails_for_a_person_rather_than_pay_twice(
+    request, settings, monkeypatch, tmp_path, provider, model, fake_fixture
+):
+    """Model Studio and Runway take no client key and list nothing that finds our task: as on
+    fal, the job stops as ambiguous with the one submission the provider counted."""
+    fake = request.getfixturevalue(fake_fixture)
+    job = _kill_after_submit(settings, monkeypatch, tmp_path, fake, (provider, model))
+    assert (job.status, job.error_code) == (Status.FAILED, "ambiguous_submit")
+    assert fake.submissions == 1
+
+
 def test_replicate_killed_worker_finds_its_prediction_and_finishes(
     settings, monkeypatch, tmp_path, replicate_fake
 ):
