@@ -24,6 +24,17 @@ def access_clip(*, user: Any, clip_uuid: uuid.UUID | str) -> Clip:
     return get_or_404(qs, "clip", uuid=clip_uuid)
 
 
+def access_clip_files(*, user: Any, clip_uuid: uuid.UUID | str, fields: tuple[str, ...]) -> Clip:
+    """Fetch the clip's file `fields` (with uuid and version) if the user may see it, or 404.
+
+    The visibility filter of `access_clip` without its job, variant, brief and campaign: a
+    media response reads none of their ~140 columns, and building and decoding them cost
+    ~2 ms of a request (3 ms CPU of 4 on SQLite).
+    """
+    qs = clips_visible_to(user=user).only("uuid", "version", *fields)
+    return get_or_404(qs, "clip", uuid=clip_uuid)
+
+
 def clips_with_finding(queryset: QuerySet[Clip], *, code: str) -> QuerySet[Clip]:
     """Narrow a clip queryset to clips with a QC finding of `code` ("black", "loudness", ...).
 
