@@ -25,6 +25,8 @@ def visible_to(
     variants…); `roles` further requires one of those membership roles. Both conditions go in
     one `filter()` so they apply to the same membership row. Staff and superuser flags are
     not campaign roles: they open the admin (by model permissions), not campaigns.
+    One hot path restates it in SQL: `review.reads.review_to_decide` (the approval's locked
+    read) joins the same membership row; tests/review/test_reads.py holds the two together.
     """
     if not user.is_authenticated:
         return qs.none()

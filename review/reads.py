@@ -63,11 +63,13 @@ def review_to_decide(*, clip_uuid: Any, user: Any) -> Review:
     """Lock the review of clip `clip_uuid` if `user` is a member of its campaign; call inside
     the deciding transaction.
 
-    One query checks the membership, locks the review row (`FOR UPDATE OF` the review only,
-    on a database that has row locks; SQLite's IMMEDIATE transactions serialise writers
-    instead), and reads the `DECIDE_COLUMNS` and the user's campaign role, as `member_role`
-    (one membership per user and campaign). Raises Review.DoesNotExist for a clip the user may
-    not see and for a clip whose review has not opened; the caller tells the two apart.
+    One query checks the membership (the rule of `generation.selectors.visible_to`, a
+    membership row of the user in the clip's campaign, written here in SQL), locks the
+    review row (`FOR UPDATE OF` the review only, on a database that has row locks; SQLite's
+    IMMEDIATE transactions serialise writers instead), and reads the `DECIDE_COLUMNS` and
+    the user's campaign role, as `member_role` (one membership per user and campaign).
+    Raises Review.DoesNotExist for a clip the user may not see and for a clip whose review
+    has not opened; the caller tells the two apart.
     """
     db = Review.objects.db
     connection = connections[db]
