@@ -51,14 +51,34 @@ say "ruff"
 .venv/bin/ruff format --check . >/dev/null || { .venv/bin/ruff format --diff . | head -50; exit 1; }
 
 # run_pass NAME DATABASE_URL BROKER_URL MARKERS [pytest args…]: one pass in its own var folder.
+# Arguments (a path, -k …) make it one plain pytest run. Without them, the tests that start no
+# worker process are spread over the CPUs (pytest-xdist: each process has its own test
+# database, each test its own folders); the end-to-end tests then run one at a time, as they
+# share the pass's broker and the CPUs their workers render on.
 run_pass() {
   local name=$1 database=$2 broker=$3 markers=$4
   shift 4
   local run_dir="var/test-$name"
   rm -rf "$run_dir" && mkdir -p "$run_dir"
+  if [ $# -gt 0 ]; then
+    in_pass ${markers:+-m "$markers"} "$@"
+  else
+    in_pass -m "not e2e${markers:+ and ($markers)}" -n auto --maxprocesses 4
+    in_pass -m "e2e${markers:+ and ($markers)}"
+  fi
+}
+in_pass() {
   env -u DATABASE_URL -u CELERY_BROKER_URL GREENLIGHT_VAR_DIR="$PWD/$run_dir" \
     ${database:+DATABASE_URL="$database"} ${broker:+CELERY_BROKER_URL="$broker"} \
-    .venv/bin/pytest ${markers:+-m "$markers"} "$@"
+    .venv/bin/pytest "$@"
+}
+# e2e_pass NAME DATABASE_URL BROKER_URL [pytest args…]: the end-to-end tests alone.
+e2e_pass() {
+  local name=$1 database=$2 broker=$3
+  shift 3
+  local run_dir="var/test-$name"
+  rm -rf "$run_dir" && mkdir -p "$run_dir"
+  in_pass -m "e2e and not browser" "$@"
 }
 
 # missing WHAT: under CI a missing service fails the run; elsewhere the pass is skipped loudly.
@@ -84,7 +104,7 @@ fi
 # RabbitMQ is the other production broker: the worker end-to-end test runs on it too.
 if pg_up && amqp_up; then
   say "End-to-end on PostgreSQL + RabbitMQ"
-  run_pass rabbitmq "$PG_URL" "$AMQP_URL" "e2e and not browser" "$@"
+  e2e_pass rabbitmq "$PG_URL" "$AMQP_URL" "$@"
 else
   missing "PostgreSQL ($PG_URL) or RabbitMQ ($AMQP_URL)"
 fi

@@ -89,7 +89,8 @@ def _all_final(brief) -> Callable[[], list[GenerationJob] | None]:
 
 
 def _idle(worker: Worker) -> bool:
-    """Every task the worker received has ended (the fixture's SIGTERM would cut one off)."""
+    """Every task the worker received has ended (the fixture's kill would cut one off
+    and hide a traceback it was about to log)."""
     log = worker.output()
     received = len(re.findall(r"\] received", log))
     ended = len(re.findall(r"\] (succeeded|raised|retry|ignored)", log))
@@ -200,12 +201,6 @@ def _start_worker(settings, log_path) -> Worker:
     return worker
 
 
-def _stop(worker: Worker) -> None:
-    if worker.process.poll() is None:
-        os.killpg(worker.process.pid, signal.SIGTERM)
-        worker.process.wait(timeout=30)
-
-
 def _kill_after_submit(settings, monkeypatch, tmp_path, fake, brief_args) -> GenerationJob:
     """Start a worker, SIGKILL it while the fake holds the submit answer, start another, and
     let the reconciler re-drive the job; return the job once it is final."""
@@ -236,9 +231,9 @@ def _kill_after_submit(settings, monkeypatch, tmp_path, fake, brief_args) -> Gen
         (job,) = second.wait_for("the re-driven job to finish", finished, timeout=90)
         return job
     finally:
-        _stop(first)
+        first.stop()
         if second is not None:
-            _stop(second)
+            second.stop()
         celery_app.control.purge()
 
 
