@@ -28,6 +28,7 @@ def configure(database_url: str | None, var_dir: Path) -> None:
     os.environ["SECURE_COOKIES"] = "false"  # plain http on loopback
     os.environ["ALLOWED_HOSTS"] = "testserver,127.0.0.1"
     os.environ.setdefault("SECRET_KEY", "bench-" + "x" * 50)
+    os.environ.setdefault("LOG_LEVEL", "WARNING")  # not a line per request the bench makes
     os.environ["DATABASE_URL"] = database_url or f"sqlite:///{var_dir / 'bench.sqlite3'}"
     import django
 
