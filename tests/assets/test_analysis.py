@@ -81,6 +81,8 @@ def test_the_analysis_is_one_ffmpeg_run(qc_media: QcMedia, tmp_path: Path, monke
     for name in ("split", "asplit", "ebur128", "silencedetect", "blackdetect", "freezedetect"):
         assert name in graph
     assert "tile=" in graph and "showwavespic" in graph
+    # One filter thread: slice threads cost the decoder its CPUs (docs/ARCHITECTURE.md).
+    assert runs[0][runs[0].index("-filter_complex_threads") + 1] == "1"
 
 
 def test_one_black_second(qc_media: QcMedia, tmp_path: Path) -> None:
