@@ -536,11 +536,11 @@ def _analysis_args(
         # detectors'): one process start fewer than a separate stream copy, ≈50-80 ms of CPU.
         outputs.append(_faststart_output(stream, Path(faststart_target)))
     args = ffmpeg.merge_outputs(*outputs).compile(cmd=FFMPEG)
+    args[1:1] = ["-nostdin", "-hide_banner", "-nostats", "-y", "-v", "info"]
     # The graph's filters run in one thread: by default ffmpeg gives the graph a thread per
     # CPU for slice work, which on a clip's small per-frame filters costs more in handing over
     # than it saves, and takes the CPUs the frame-threaded decoder is using (10 s 1080p:
     # 768 → 699 ms wall and 1,163 → 1,124 ms CPU; the bare decode alone is 610 ms).
-    args[1:1] = ["-nostdin", "-hide_banner", "-nostats", "-y", "-v", "info"]
     args[1:1] = ["-filter_complex_threads", "1"]
     return args
 

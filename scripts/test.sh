@@ -51,34 +51,32 @@ say "ruff"
 .venv/bin/ruff format --check . >/dev/null || { .venv/bin/ruff format --diff . | head -50; exit 1; }
 
 # run_pass NAME DATABASE_URL BROKER_URL MARKERS [pytest args…]: one pass in its own var folder.
-# Arguments (a path, -k …) make it one plain pytest run. Without them, the tests that start no
-# worker process are spread over the CPUs (pytest-xdist: each process has its own test
-# database, each test its own folders); the end-to-end tests then run one at a time, as they
-# share the pass's broker and the CPUs their workers render on.
+# With arguments (a path, -k …), or markers that select only end-to-end tests, it is one plain
+# pytest run. Otherwise the tests that start no worker process are spread over the CPUs
+# (pytest-xdist: each process has its own test database, each test its own folders), then the
+# end-to-end tests run one at a time: they share the pass's broker and the CPUs their workers
+# render on.
 run_pass() {
   local name=$1 database=$2 broker=$3 markers=$4
   shift 4
   local run_dir="var/test-$name"
   rm -rf "$run_dir" && mkdir -p "$run_dir"
   if [ $# -gt 0 ]; then
-    in_pass ${markers:+-m "$markers"} "$@"
+    # The arguments may select nothing this pass runs (pytest's exit status 5): not a failure.
+    in_pass ${markers:+-m "$markers"} "$@" || [ $? -eq 5 ]
+  elif [[ $markers == e2e* ]]; then
+    in_pass -m "$markers"
   else
     in_pass -m "not e2e${markers:+ and ($markers)}" -n auto --maxprocesses 4
     in_pass -m "e2e${markers:+ and ($markers)}"
   fi
 }
+# in_pass [pytest args…]: pytest with the environment of the run_pass that calls it (bash
+# locals are visible to the functions a function calls).
 in_pass() {
   env -u DATABASE_URL -u CELERY_BROKER_URL GREENLIGHT_VAR_DIR="$PWD/$run_dir" \
     ${database:+DATABASE_URL="$database"} ${broker:+CELERY_BROKER_URL="$broker"} \
     .venv/bin/pytest "$@"
-}
-# e2e_pass NAME DATABASE_URL BROKER_URL [pytest args…]: the end-to-end tests alone.
-e2e_pass() {
-  local name=$1 database=$2 broker=$3
-  shift 3
-  local run_dir="var/test-$name"
-  rm -rf "$run_dir" && mkdir -p "$run_dir"
-  in_pass -m "e2e and not browser" "$@"
 }
 
 # missing WHAT: under CI a missing service fails the run; elsewhere the pass is skipped loudly.
@@ -104,14 +102,17 @@ fi
 # RabbitMQ is the other production broker: the worker end-to-end test runs on it too.
 if pg_up && amqp_up; then
   say "End-to-end on PostgreSQL + RabbitMQ"
-  e2e_pass rabbitmq "$PG_URL" "$AMQP_URL" "$@"
+  run_pass rabbitmq "$PG_URL" "$AMQP_URL" "e2e and not browser" "$@"
 else
   missing "PostgreSQL ($PG_URL) or RabbitMQ ($AMQP_URL)"
 fi
 
 # Every bench must still run end to end (small sizes; the figures are printed, not asserted:
-# speed is judged by `make bench` on a quiet machine, never by a timed test).
-if pg_up && redis_up; then
+# speed is judged by `make bench` on a quiet machine, never by a timed test). A run narrowed
+# by arguments to pytest skips them.
+if [ $# -gt 0 ]; then
+  say "Benchmarks skipped: the run was narrowed by arguments"
+elif pg_up && redis_up; then
   say "Benchmarks, smoke run"
   BENCH_QUICK=1 GREENLIGHT_BENCH_REDIS_URL="${REDIS_URL%/*}/14" bash scripts/bench.sh
 else
