@@ -6,7 +6,7 @@ database is given), each brief with one variant and one finished job (so the pag
 line has jobs to add up), one creator in each, and times GET /campaigns/<slug>/ for both in
 turn with Django's test client (no network in the way), as `bench/review_queue.py` does for
 the queue. Target: ratio 10,000 ÷ 100 at most 1.25. Also printed: the time of the page's
-spend line (`generation.services.campaign_spend`, two sums over every job of the campaign), the
+spend line (`generation.services.campaign_spend`, one pass summing every job of the campaign), the
 one read on the page that still grows with the campaign, and the ratio without it.
 """
 

@@ -103,14 +103,14 @@ def campaign_spend(*, campaign: Campaign) -> Decimal:
     A job in flight counts its estimate (reserved when it was queued); a finished job counts
     what it was billed, which replaced the estimate when it finished.
     """
-    jobs = GenerationJob.objects.filter(variant__brief__campaign=campaign)
-    spent = jobs.exclude(status__in=GenerationJob.ACTIVE).aggregate(
-        total=Sum("cost_usd", default=Decimal(0))
-    )["total"]
-    committed = jobs.filter(status__in=GenerationJob.ACTIVE).aggregate(
-        total=Sum("cost_estimate_usd", default=Decimal(0))
-    )["total"]
-    return spent + committed
+    active = Q(status__in=GenerationJob.ACTIVE)
+    # One pass over the campaign's jobs, as selectors.brief_spend does for a brief: the sum
+    # runs under the campaign's row lock when a budget is checked.
+    totals = GenerationJob.objects.filter(variant__brief__campaign=campaign).aggregate(
+        spent=Sum("cost_usd", filter=~active, default=Decimal(0)),
+        committed=Sum("cost_estimate_usd", filter=active, default=Decimal(0)),
+    )
+    return totals["spent"] + totals["committed"]
 
 
 def _budget_check(*, campaign: Campaign, extra: Decimal) -> None:
