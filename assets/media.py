@@ -228,24 +228,6 @@ def moov_before_mdat(path: Path) -> bool:
     raise MediaError("not ISO BMFF: no moov or mdat box")
 
 
-def remux_faststart(*, source: Path, target: Path, timeout_s: float = FFMPEG_TIMEOUT_S) -> None:
-    """Copy every stream of `source` into `target` with the `moov` box moved to the front.
-
-    No re-encode. `target` is replaced atomically; its extension (.mov or other) picks the
-    muxer. Raises MediaError when ffmpeg fails.
-    """
-    source, target = Path(source), Path(target)
-    _checked_size(source)
-    muxer = "mov" if target.suffix.lower() == ".mov" else "mp4"
-    with _atomic_target(target) as tmp:
-        args = [
-            FFMPEG, "-nostdin", "-v", "error", "-y",
-            "-i", str(source), "-c", "copy", "-map", "0",
-            "-movflags", "+faststart", "-f", muxer, str(tmp),
-        ]  # fmt: skip
-        _run(args, timeout_s=timeout_s, path=source)
-
-
 def sha256_file(path: Path, *, chunk_size: int = 1 << 20) -> str:
     """Return the hex SHA-256 of a file's bytes, reading it in chunks."""
     digest = hashlib.sha256()
@@ -361,8 +343,8 @@ def analyse(
     (`sprite.jpg`), the waveform (`waveform.png`, only with audio) and the poster candidates,
     and logs EBU R128 integrated loudness, loudness range and true peak, and black, silent
     and frozen segments. The poster is the sharpest candidate that is not black, never the
-    first frame. With `faststart_target`, the same run also writes there what
-    `remux_faststart` would (every stream copied, moov first). Raises MediaError when ffmpeg
+    first frame. With `faststart_target`, the same run also writes there a copy of every
+    stream with the moov box first (for streaming). Raises MediaError when ffmpeg
     fails or the decode stops short of the probed duration (a truncated file); the target is
     then removed.
     """

@@ -206,12 +206,12 @@ class LeaseAdmin(admin.ModelAdmin):
     @admin.action(description="Re-drive now (clears the failure counts of given-up work)")
     def redrive(self, request, queryset):
         from assets.tasks import ingest_clip
-        from generation.jobs import job_send_drive
+        from generation.jobs import job_redrive
         from review.tasks import archive_review
 
         # A job's message goes to its provider's queue, as every other drive message does.
         send = {
-            Lease.Kind.JOB: lambda job_id, token: job_send_drive(job_id=job_id, token=token),
+            Lease.Kind.JOB: job_redrive,
             Lease.Kind.INGEST: ingest_clip.delay,
             Lease.Kind.ARCHIVE: archive_review.delay,
         }

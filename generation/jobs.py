@@ -122,6 +122,12 @@ def job_send_drive(
     drive_job.apply_async((job_id, token), **options)
 
 
+def job_redrive(job_id: int, token: str) -> None:
+    """Send a re-drive carrying `token` for a job known by its id alone (the reconciler, the
+    Lease admin's "Re-drive now"): `job_send_drive` reads its provider."""
+    job_send_drive(job_id=job_id, token=token)
+
+
 def _kick_on_commit(job: GenerationJob) -> None:
     """After commit, wake the job's driver now unless a worker is already driving it."""
     job_id, provider = job.pk, job.provider
@@ -671,7 +677,7 @@ def jobs_reconcile(*, now=None) -> dict[str, int]:
     return work_reconcile(
         kind=JOB,
         pending=GenerationJob.objects.filter(status__in=GenerationJob.ACTIVE),
-        send=lambda job_id, token: job_send_drive(job_id=job_id, token=token),
+        send=job_redrive,
         give_up=give_up,
         deadline_s=settings.GREENLIGHT_JOB_DEADLINE,
         now=now,

@@ -2,7 +2,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import struct
 import subprocess
 from pathlib import Path
@@ -261,42 +260,6 @@ def test_moov_before_mdat_without_either_box(tmp_path: Path) -> None:
 
     with pytest.raises(MediaError, match="^not ISO BMFF: no moov or mdat box$"):
         media.moov_before_mdat(path)
-
-
-# --- remux_faststart -----------------------------------------------------------------------
-
-
-def test_remux_faststart_moves_moov_first(media_files: MediaFiles, tmp_path: Path) -> None:
-    target = tmp_path / "remuxed.mp4"
-
-    media.remux_faststart(source=media_files.moov_at_end, target=target)
-
-    assert media.moov_before_mdat(target) is True
-    before, after = media.probe(media_files.moov_at_end), media.probe(target)
-    assert after.duration_s == pytest.approx(before.duration_s, abs=0.01)
-    streams = [(s["codec_type"], s["codec_name"], s.get("nb_frames")) for s in after.raw["streams"]]
-    assert streams == [
-        (s["codec_type"], s["codec_name"], s.get("nb_frames")) for s in before.raw["streams"]
-    ]
-    assert [p.name for p in tmp_path.iterdir()] == ["remuxed.mp4"]
-
-
-def test_remux_faststart_failure_keeps_the_previous_target(
-    media_files: MediaFiles, tmp_path: Path
-) -> None:
-    target = tmp_path / "remuxed.mp4"
-    target.write_bytes(b"previous")
-
-    with pytest.raises(MediaError, match="^undecodable: "):
-        media.remux_faststart(source=media_files.text_as_mp4, target=target)
-
-    assert target.read_bytes() == b"previous"
-    assert os.listdir(tmp_path) == ["remuxed.mp4"]
-
-
-def test_remux_faststart_rejects_an_empty_source(media_files: MediaFiles, tmp_path: Path) -> None:
-    with pytest.raises(MediaError, match="^empty file$"):
-        media.remux_faststart(source=media_files.empty, target=tmp_path / "out.mp4")
 
 
 # --- sha256_file ---------------------------------------------------------------------------
