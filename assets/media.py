@@ -84,6 +84,9 @@ class MediaInfo:
     audio_sample_rate: int = 0
     bit_rate: int = 0
     size_bytes: int = 0
+    # The video stream's own length where the container says (0: unknown); a sound track
+    # may run longer, and a decode is judged against the picture.
+    video_duration_s: float = 0.0
     raw: dict[str, Any] = field(default_factory=dict, repr=False, compare=False, hash=False)
 
     @property
@@ -164,6 +167,7 @@ def _probe_result(stdout: bytes, *, size: int) -> MediaInfo:
         audio_sample_rate=int(_to_float(audio.get("sample_rate"))),
         bit_rate=int(_to_float(fmt.get("bit_rate"))),
         size_bytes=size,
+        video_duration_s=_to_float(video.get("duration")),
         raw=raw,
     )
 
@@ -367,11 +371,14 @@ def probe_and_analyse(
     """Probe `source` and analyse it: the same result and errors as `probe` then `analyse`
     (`faststart_target` as there).
 
-    For an MP4/MOV whose moov box comes first, the analysis command is built from what that
-    box says (duration, frame size, tracks) and ffprobe runs beside the decode instead of
-    before it: its start-up, mostly the loading of ffmpeg's libraries, no longer holds the
-    decode up. ffprobe's answer is the one kept; had it built another command, the analysis
-    runs again with it. Other files are probed first, as `probe` then `analyse` would.
+    For an MP4/MOV whose moov box can be read, the analysis command is built from what that
+    box says (duration, frame size, tracks) and ffprobe does not run at all: the decode's
+    own log describes the input (format, codecs, frame rate, sound), the moov box gives the
+    exact durations, and the decode has read every packet ffprobe would only have sampled.
+    That saves a process start, mostly the loading of ffmpeg's libraries, on every ingest.
+    ffprobe still runs when the log leaves something out, when the decode fails (its
+    verdict comes first, as it would before the decode) and for every other kind of file.
+    Had the description built another command, the analysis runs again with it.
     """
     source, work_dir = Path(source), Path(work_dir)
     again = partial(
@@ -387,22 +394,21 @@ def probe_and_analyse(
         return info, again(info=info)
     size = _checked_size(source)
     with _removed_on_failure(faststart_target):
-        info, args, result, failure = _analyse_beside_probe(
-            source=source,
-            guess=guess,
-            size=size,
-            work_dir=work_dir,
-            timeout_s=timeout_s,
-            faststart_target=faststart_target,
+        args = _analysis_args(
+            source=source, info=guess, work_dir=work_dir, faststart_target=faststart_target
         )
+        try:
+            result = _run(args, timeout_s=timeout_s, path=source)
+        except MediaError:
+            probe(source)
+            raise
+        info = _logged_info(result.stderr, guess=guess, size=size) or probe(source)
         if (
             _analysis_args(
                 source=source, info=info, work_dir=work_dir, faststart_target=faststart_target
             )
             == args
         ):
-            if failure is not None:
-                raise failure
             return info, _analysis_result(result.stderr, info=info, work_dir=work_dir)
     for pattern in ("candidates.y4m", "sprite.jpg", "waveform.png", "poster.jpg"):
         for stale in work_dir.glob(pattern):
@@ -410,33 +416,91 @@ def probe_and_analyse(
     return info, again(info=info)
 
 
-def _analyse_beside_probe(
-    *,
-    source: Path,
-    guess: MediaInfo,
-    size: int,
-    work_dir: Path,
-    timeout_s: float,
-    faststart_target: Path | None,
-) -> tuple[MediaInfo, list[str], subprocess.CompletedProcess[bytes] | None, MediaError | None]:
-    """Run the analysis built from `guess` while ffprobe runs; return ffprobe's info, the
-    command, and the analysis' result or error. Raises ffprobe's MediaError."""
-    args = _analysis_args(
-        source=source, info=guess, work_dir=work_dir, faststart_target=faststart_target
+# How ffmpeg names the channel layouts it prints (libavutil's table) and how many channels
+# each has; a layout not here sends the file to ffprobe.
+_LAYOUT_CHANNELS = {
+    "mono": 1, "stereo": 2, "2.1": 3, "3.0": 3, "3.0(back)": 3, "4.0": 4, "quad": 4,
+    "quad(side)": 4, "3.1": 4, "5.0": 5, "5.0(side)": 5, "4.1": 5, "5.1": 6, "5.1(side)": 6,
+    "6.0": 6, "6.0(front)": 6, "hexagonal": 6, "6.1": 7, "6.1(back)": 7, "6.1(front)": 7,
+    "7.0": 7, "7.0(front)": 7, "7.1": 8, "7.1(wide)": 8, "7.1(wide-side)": 8,
+    "7.1(top)": 8, "octagonal": 8, "cube": 8, "hexadecagonal": 16, "downmix": 2, "22.2": 24,
+}  # fmt: skip
+_LOG_INPUT = re.compile(r"^Input #0, (?P<format>[^ ]+), from ")
+_LOG_DURATION = re.compile(r"^  Duration: (?P<h>\d+):(?P<m>\d\d):(?P<s>\d\d(?:\.\d+)?),")
+# Two spaces deep is a stream of the input; metadata values sit four or more deep.
+_LOG_STREAM = re.compile(r"^  Stream #0:\d+\S*: (?P<type>\w+): (?P<codec>[^\s,]+)(?P<rest>.*)$")
+_LOG_SIZE = re.compile(r", (?P<w>\d{1,5})x(?P<h>\d{1,5})(?=[ ,]|$)")
+_LOG_FPS = re.compile(r", (?P<rate>\d+(?:\.\d+)?)(?P<k>k?) fps")
+_LOG_AUDIO = re.compile(r", (?P<rate>\d+) Hz, (?P<layout>[^,]+),")
+_LOG_ROTATION = re.compile(r"^\s+displaymatrix: rotation of (?P<deg>-?[\d.]+) degrees")
+
+
+def _logged_info(stderr: bytes, *, guess: MediaInfo, size: int) -> MediaInfo | None:
+    """What ffprobe would say of an MP4/MOV, from ffmpeg's description of its input in an
+    analysis log and from the moov box read for `guess`; None when the log leaves out
+    anything ffprobe would have given, or the decode saw a single picture (ffprobe then
+    calls it a still image)."""
+    log = stderr.decode("utf-8", errors="replace")
+    if _last_int(_FRAME_COUNT, log) <= 1:
+        return None
+    lines = iter(log.splitlines())
+    header = next((found for line in lines if (found := _LOG_INPUT.match(line))), None)
+    if header is None:
+        return None
+    duration = None
+    streams: list[dict[str, Any]] = []
+    for line in lines:
+        if not line.startswith(" "):
+            break  # the input's description ends where the stream mapping starts
+        if found := _LOG_DURATION.match(line):
+            duration = int(found["h"]) * 3600 + int(found["m"]) * 60 + float(found["s"])
+        elif found := _LOG_STREAM.match(line):
+            streams.append(found.groupdict())
+        elif (found := _LOG_ROTATION.match(line)) and streams:
+            streams[-1]["rotation"] = float(found["deg"])
+    # ffmpeg prints the duration to the hundredth; the moov box has it exactly.
+    if duration is None or abs(duration - guess.duration_s) > 0.006:
+        return None
+    videos = [s for s in streams if s["type"] == "Video" and "(attached pic)" not in s["rest"]]
+    audios = [s for s in streams if s["type"] == "Audio"]
+    if not videos:
+        return None
+    video = videos[0]
+    frame = _LOG_SIZE.search(video["rest"])
+    rate = _LOG_FPS.search(video["rest"])
+    if frame is None or rate is None:
+        return None
+    width, height = int(frame["w"]), int(frame["h"])
+    if int(video.get("rotation", 0)) % 180 == 90:
+        width, height = height, width
+    channels = sample_rate = 0
+    if audios:
+        sound = _LOG_AUDIO.search(audios[0]["rest"])
+        if sound is None:
+            return None
+        layout = sound["layout"].strip()
+        counted = re.fullmatch(r"(\d+) channels.*", layout)
+        channels = int(counted[1]) if counted else _LAYOUT_CHANNELS.get(layout, 0)
+        if not channels:
+            return None
+        sample_rate = int(sound["rate"])
+    duration = round(guess.duration_s, 6)
+    return MediaInfo(
+        format_name=header["format"],
+        duration_s=duration,
+        width=width,
+        height=height,
+        fps=_logged_rate(float(rate["rate"]) * (1000 if rate["k"] else 1)),
+        video_codec=video["codec"],
+        audio_codec=audios[0]["codec"] if audios else "",
+        has_audio=bool(audios),
+        audio_channels=channels,
+        audio_sample_rate=sample_rate,
+        # As libavformat fills it in for MP4, which stores none: the size over the duration.
+        bit_rate=int(size * 8 / duration),
+        size_bytes=size,
+        video_duration_s=guess.video_duration_s,
     )
-    prober = _start(_probe_args(source))
-    try:
-        try:
-            result, failure = _run(args, timeout_s=timeout_s, path=source), None
-        except MediaError as exc:
-            result, failure = None, exc
-        # The probe's verdict comes first, as it would have before the decode.
-        probed = _finish(prober, timeout_s=PROBE_TIMEOUT_S, path=source)
-    finally:
-        if prober.poll() is None:
-            prober.kill()
-            prober.wait()
-    return _probe_result(probed.stdout, size=size), args, result, failure
 
 
 @contextlib.contextmanager
@@ -607,10 +671,7 @@ def _sprite_geometry(info: MediaInfo) -> SpriteGeometry:
 
 
 def _video_duration(info: MediaInfo) -> float:
-    for stream in (info.raw or {}).get("streams") or []:
-        if stream.get("codec_type") == "video" and _to_float(stream.get("duration")):
-            return _to_float(stream.get("duration"))
-    return info.duration_s
+    return info.video_duration_s or info.duration_s
 
 
 def _last_int(pattern: re.Pattern[str], text: str) -> int:
@@ -932,7 +993,7 @@ def _child_boxes(data: bytes, start: int = 8) -> Iterator[tuple[bytes, bytes]]:
 
 
 def _moov_guess(moov: bytes) -> MediaInfo | None:
-    duration = 0.0
+    duration = video_duration = 0.0
     width = height = 0
     has_video = has_audio = False
     for box_type, payload in _child_boxes(moov):
@@ -945,9 +1006,9 @@ def _moov_guess(moov: bytes) -> MediaInfo | None:
                 ticks = int.from_bytes(payload[16:20], "big")
             duration = ticks / timescale if timescale else 0.0
         elif box_type == b"trak":
-            handler, size = _trak_guess(payload)
+            handler, size, length = _trak_guess(payload)
             if handler == b"vide" and not has_video:
-                has_video, (width, height) = True, size
+                has_video, (width, height), video_duration = True, size, length
             has_audio = has_audio or handler == b"soun"
     if not has_video or duration <= 0 or width <= 0 or height <= 0:
         return None
@@ -959,13 +1020,16 @@ def _moov_guess(moov: bytes) -> MediaInfo | None:
         fps=0.0,
         video_codec="",
         has_audio=has_audio,
+        video_duration_s=round(video_duration, 6),
     )
 
 
-def _trak_guess(trak: bytes) -> tuple[bytes, tuple[int, int]]:
-    """Return a track's handler type and its displayed (width, height), rotation applied."""
+def _trak_guess(trak: bytes) -> tuple[bytes, tuple[int, int], float]:
+    """Return a track's handler type, its displayed (width, height), rotation applied, and
+    its media's length in seconds (0 if unreadable)."""
     handler = b""
     size = (0, 0)
+    length = 0.0
     for box_type, payload in _child_boxes(trak, start=0):
         if box_type == b"tkhd" and len(payload) >= 84:
             at = 88 if payload[0] == 1 else 76
@@ -981,7 +1045,24 @@ def _trak_guess(trak: bytes) -> tuple[bytes, tuple[int, int]]:
             for inner_type, inner in _child_boxes(payload, start=0):
                 if inner_type == b"hdlr" and len(inner) >= 12:
                     handler = inner[8:12]
-    return handler, size
+                elif inner_type == b"mdhd" and len(inner) >= 20:
+                    # Version 1 has 64-bit times: creation, modification, timescale, duration.
+                    wide = inner[0] == 1 and len(inner) >= 32
+                    at = 20 if wide else 12
+                    timescale = int.from_bytes(inner[at : at + 4], "big")
+                    ticks = int.from_bytes(inner[at + 4 : at + (12 if wide else 8)], "big")
+                    length = ticks / timescale if timescale else 0.0
+    return handler, size, length
+
+
+def _logged_rate(printed: float) -> float:
+    """The frame rate ffprobe would give for one ffmpeg printed to the hundredth: the NTSC
+    rates (30000/1001 is printed 29.97) exactly, any other as printed."""
+    whole = round(printed * 1.001)
+    ntsc = whole * 1000 / 1001
+    if whole and printed != int(printed) and abs(ntsc - printed) < 0.005:
+        return ntsc
+    return printed
 
 
 def _is_still_image(*, format_name: str, duration: float, video: dict[str, Any]) -> bool:

@@ -267,7 +267,7 @@ def clip_ingest(*, clip_id: int) -> Clip | None:
             if _needs_faststart(source):
                 # The analysis' own ffmpeg run writes the moov-first copy as it decodes.
                 playable = Path(tmp) / "faststart.mp4"
-            # ffprobe runs beside the decode whenever the moov box can be read first.
+            # One decode; ffprobe runs only for what the moov box and its log do not say.
             info, analysis = media.probe_and_analyse(
                 source=source,
                 work_dir=work_dir,

@@ -378,7 +378,9 @@ def test_probe_and_analyse_equals_probe_then_analyse(
     info, analysis = media.probe_and_analyse(source=path, work_dir=tmp_path / "together")
 
     expected_info, expected = _sequential(path, tmp_path / "apart")
-    assert info == expected_info and info.raw == expected_info.raw
+    # Every field ffprobe fills in, from the decode's log and the moov box instead.
+    assert info == expected_info
+    assert info.video_duration_s == expected_info.video_duration_s > 0
     assert analysis.as_dict() == expected.as_dict()
     assert analysis.poster.read_bytes() == expected.poster.read_bytes()
     assert analysis.sprite.read_bytes() == expected.sprite.read_bytes()
@@ -394,7 +396,7 @@ def test_probe_and_analyse_of_other_layouts(media_files: MediaFiles, tmp_path: P
         assert analysis.as_dict() == expected.as_dict()
 
 
-def test_ffprobe_runs_beside_the_decode_of_a_faststart_mp4(
+def test_an_mp4_whose_moov_is_read_is_described_without_ffprobe(
     qc_media: QcMedia, tmp_path: Path, monkeypatch
 ) -> None:
     events: list[str] = []
@@ -413,9 +415,8 @@ def test_ffprobe_runs_beside_the_decode_of_a_faststart_mp4(
 
     media.probe_and_analyse(source=qc_media.clean, work_dir=tmp_path)
 
-    # ffprobe is started, the one decode runs to the end meanwhile, ffprobe is collected after
-    # (probe then analyse would be: start ffprobe, end ffprobe, start ffmpeg, end ffmpeg).
-    assert events == ["start ffprobe", "start ffmpeg", "end ffmpeg", "end ffprobe"]
+    # One process: probe then analyse would start and end ffprobe first.
+    assert events == ["start ffmpeg", "end ffmpeg"]
 
 
 def test_a_moov_at_the_end_is_read_too_and_a_file_cut_before_it_is_probed_first(
@@ -458,7 +459,9 @@ def test_a_wrong_guess_from_the_moov_box_analyses_again_with_the_probe(
 
     info, analysis = media.probe_and_analyse(source=qc_media.black, work_dir=tmp_path / "t")
 
-    assert len(runs) == 2
+    # The decode's log disagrees with the box on the duration: ffprobe settles it, and the
+    # analysis runs again with what it says.
+    assert [Path(args[0]).name for args in runs] == ["ffmpeg", "ffprobe", "ffmpeg"]
     expected_info, expected = _sequential(qc_media.black, tmp_path / "apart")
     assert analysis.as_dict() == expected.as_dict()
     assert sorted(p.name for p in (tmp_path / "t").iterdir()) == sorted(
@@ -495,3 +498,132 @@ def test_probe_and_analyse_of_what_is_not_a_video(
 ) -> None:
     with pytest.raises(MediaError, match=message):
         media.probe_and_analyse(source=getattr(media_files, attr), work_dir=tmp_path)
+
+
+# Files whose description ffprobe and the decode's log must agree on, field for field.
+_LAYOUTS = {
+    "ntsc-5.1.mp4": [
+        "-f", "lavfi", "-i", "testsrc2=s=320x240:r=30000/1001:d=2",
+        "-f", "lavfi", "-i", "sine=f=440:d=2,aformat=channel_layouts=5.1",
+        "-c:v", "libx264", "-preset", "ultrafast", "-c:a", "aac",
+    ],
+    "rotated.mp4": [
+        "-f", "lavfi", "-i", "testsrc2=s=320x180:r=25:d=2",
+        "-c:v", "libx264", "-preset", "ultrafast", "-metadata:s:v", "rotate=90",
+    ],
+    # The sound runs a second past the picture: the truncation check must judge the picture.
+    "long-sound.mov": [
+        "-f", "lavfi", "-i", "testsrc2=s=320x240:r=24000/1001:d=2",
+        "-f", "lavfi", "-i", "sine=f=440:d=3",
+        "-c:v", "libx264", "-preset", "ultrafast", "-c:a", "aac", "-ac", "1",
+    ],
+    "mpeg4-mp3.mp4": [
+        "-f", "lavfi", "-i", "testsrc2=s=320x240:r=25:d=2",
+        "-f", "lavfi", "-i", "sine=f=440:d=2",
+        "-c:v", "mpeg4", "-c:a", "mp3", "-movflags", "+faststart",
+    ],
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("name", sorted(_LAYOUTS))
+def test_the_decode_log_describes_a_file_as_ffprobe_does(tmp_path: Path, name: str) -> None:
+    path = tmp_path / name
+    subprocess.run(
+        [media.FFMPEG, "-nostdin", "-v", "error", "-y", *_LAYOUTS[name], str(path)], check=True
+    )
+
+    info, analysis = media.probe_and_analyse(source=path, work_dir=tmp_path / "together")
+
+    expected_info, expected = _sequential(path, tmp_path / "apart")
+    assert info == expected_info
+    assert analysis.as_dict() == expected.as_dict()
+
+
+def test_ffprobe_describes_what_the_decode_log_leaves_out(
+    qc_media: QcMedia, tmp_path: Path, monkeypatch
+) -> None:
+    # A channel layout the table does not name: ffprobe runs after the decode, once.
+    monkeypatch.setattr(media, "_LAYOUT_CHANNELS", {})
+    runs: list[str] = []
+    real_run = media._run
+
+    def run(args, **kwargs):
+        runs.append(Path(args[0]).name)
+        return real_run(args, **kwargs)
+
+    monkeypatch.setattr(media, "_run", run)
+
+    info, _ = media.probe_and_analyse(source=qc_media.clean, work_dir=tmp_path)
+
+    assert runs == ["ffmpeg", "ffprobe"]
+    assert info == media.probe(qc_media.clean)
+
+
+_LOG = """\
+Input #0, mov,mp4,m4a,3gp,3g2,mj2, from '/x/clip.mp4':
+  Metadata:
+    title           : ok
+                    :   Stream #0:7: Video: evil, 9x9, 99 fps
+  Duration: 00:00:03.00, start: 0.000000, bitrate: 959 kb/s
+  Stream #0:0[0x1](und): Video: h264 (High) (avc1 / 0x31637661), yuv420p(tv, bt709, \
+progressive), 1280x720 [SAR 1:1 DAR 16:9], 821 kb/s, 29.97 fps, 29.97 tbr, 30k tbn (default)
+    Side data:
+      displaymatrix: rotation of -90.00 degrees
+  Stream #0:1[0x2](und): Audio: aac (LC) (mp4a / 0x6134706D), 48000 Hz, 5.1(side), fltp
+  Stream #0:2[0x0]: Video: mjpeg (Baseline), yuvj420p(pc), 600x600, 90k tbr (attached pic)
+Stream mapping:
+  Stream #0:0 -> #0:0 (h264 (native) -> wrapped_avframe (native))
+Output #0, null, to 'pipe:':
+  Stream #0:0(und): Video: wrapped_avframe, yuv420p, 640x360, q=2-31, 200 kb/s, 50 fps
+frame=   90 fps=0.0 q=-0.0 Lsize=N/A time=00:00:03.00 bitrate=N/A speed=10x
+"""
+_GUESS = media.MediaInfo(
+    format_name="", duration_s=3.0, width=720, height=1280, fps=0.0, video_codec="",
+    has_audio=True, video_duration_s=2.96,
+)  # fmt: skip
+
+
+def test_the_input_description_is_read_from_the_log_alone() -> None:
+    info = media._logged_info(_LOG.encode(), guess=_GUESS, size=1_200_000)
+
+    assert info == media.MediaInfo(
+        format_name="mov,mp4,m4a,3gp,3g2,mj2",
+        duration_s=3.0,
+        width=720,  # a quarter turn
+        height=1280,
+        fps=30000 / 1001,  # printed to the hundredth
+        video_codec="h264",  # not the metadata's, nor the cover art's, nor the output's
+        audio_codec="aac",
+        has_audio=True,
+        audio_channels=6,
+        audio_sample_rate=48000,
+        bit_rate=3_200_000,
+        size_bytes=1_200_000,
+        video_duration_s=2.96,
+    )
+
+
+@pytest.mark.parametrize(
+    ("old", "new"),
+    [
+        ("29.97 fps, ", ""),  # no frame rate
+        ("5.1(side)", "weird layout"),  # a layout ffmpeg's table does not name
+        ("Duration: 00:00:03.00", "Duration: N/A"),
+        ("Duration: 00:00:03.00", "Duration: 00:00:03.02"),  # not what the moov box says
+        ("frame=   90", "frame=    1"),  # one picture: ffprobe calls it a still image
+        ("Video: h264", "Data: h264"),  # no picture at all
+        ("Input #0", "Input #1"),
+    ],
+)
+def test_a_log_that_leaves_something_out_describes_nothing(old: str, new: str) -> None:
+    assert old in _LOG
+    assert media._logged_info(_LOG.replace(old, new).encode(), guess=_GUESS, size=1) is None
+
+
+@pytest.mark.parametrize(
+    ("printed", "rate"),
+    [(29.97, 30000 / 1001), (23.98, 24000 / 1001), (59.94, 60000 / 1001), (25.0, 25.0),
+     (12.5, 12.5), (30.0, 30.0), (1000.0, 1000.0)],
+)  # fmt: skip
+def test_printed_frame_rates(printed: float, rate: float) -> None:
+    assert media._logged_rate(printed) == rate
