@@ -85,6 +85,22 @@ def test_the_analysis_is_one_ffmpeg_run(qc_media: QcMedia, tmp_path: Path, monke
     assert runs[0][runs[0].index("-filter_complex_threads") + 1] == "1"
 
 
+def test_a_short_clip_is_decoded_on_one_thread_a_long_one_on_many(tmp_path: Path) -> None:
+    def threads(width: int, height: int, duration: float) -> str | None:
+        info = media.MediaInfo(
+            format_name="mp4", duration_s=duration, width=width, height=height,
+            fps=25.0, video_codec="h264",
+        )  # fmt: skip
+        args = media._analysis_args(source=tmp_path / "a.mp4", info=info, work_dir=tmp_path)
+        # An input option: it sits before the input.
+        return args[args.index("-threads") + 1] if "-threads" in args[: args.index("-i")] else None
+
+    assert threads(1280, 720, 3) == "1"
+    assert threads(720, 1280, 5) == "1"
+    assert threads(1280, 720, 6) is None
+    assert threads(1920, 1080, 10) is None
+
+
 def test_one_black_second(qc_media: QcMedia, tmp_path: Path) -> None:
     info, analysis = _analyse(qc_media.black, tmp_path)
 
