@@ -4,8 +4,9 @@ Run from the project root: `.venv/bin/python bench/ingest.py [--runs 3]`.
 Side by side in one run, interleaved, medians:
 
 - ingest: `assets.services.clip_ingest` on a processing clip whose file has its moov atom at
-  the end (as most encoders write it): ffprobe, the faststart remux, the one-decode analysis
-  (sprite, WebVTT track, waveform, loudness, black/silence/freeze, poster candidates), sha256,
+  the end (as most encoders write it): its moov box read, the faststart remux, the one-decode
+  analysis (sprite, WebVTT track, waveform, loudness, black/silence/freeze, poster candidates),
+  sha256,
   the derived files stored, QC and the ready transition;
 - bare decode: `ffmpeg -i clip -f null -`, every video and audio frame decoded and dropped.
 
