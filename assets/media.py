@@ -70,7 +70,8 @@ class MediaError(Exception):
 
 @dataclass(frozen=True)
 class MediaInfo:
-    """Structure of a media file as reported by ffprobe."""
+    """Structure of a media file as ffprobe reports it; `raw` is ffprobe's JSON, empty when
+    the analysis log and the moov box said the same without it (`probe_and_analyse`)."""
 
     format_name: str
     duration_s: float
