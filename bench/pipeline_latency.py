@@ -4,7 +4,7 @@ Run from the project root: `.venv/bin/python bench/pipeline_latency.py [--varian
 
 For each size it measures, in the same run and on the same machine:
 - pipeline: the Celery workers `make run` starts, read from the Procfile (two lanes for
-  provider work, where the animatic renders, and one for media work, where clips are
+  provider work, where the animatic renders, and two for media work, where clips are
   ingested), on the embedded default (SQLite, filesystem broker, local media), from
   `brief_create` until every clip is ready for review (submit, render, download, ingest);
 - renders: the same animatic renders alone, two at a time (the worker's two lanes), with no
