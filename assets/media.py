@@ -453,19 +453,19 @@ def _logged_info(stderr: bytes, *, guess: MediaInfo, size: int) -> MediaInfo | N
     header = next((found for line in lines if (found := _LOG_INPUT.match(line))), None)
     if header is None:
         return None
-    duration = None
+    printed_duration = None
     streams: list[dict[str, Any]] = []
     for line in lines:
         if not line.startswith(" "):
             break  # the input's description ends where the stream mapping starts
         if found := _LOG_DURATION.match(line):
-            duration = int(found["h"]) * 3600 + int(found["m"]) * 60 + float(found["s"])
+            printed_duration = int(found["h"]) * 3600 + int(found["m"]) * 60 + float(found["s"])
         elif found := _LOG_STREAM.match(line):
             streams.append(found.groupdict())
         elif (found := _LOG_ROTATION.match(line)) and streams:
             streams[-1]["rotation"] = float(found["deg"])
     # ffmpeg prints the duration to the hundredth; the moov box has it exactly.
-    if duration is None or abs(duration - guess.duration_s) > 0.006:
+    if printed_duration is None or abs(printed_duration - guess.duration_s) > 0.006:
         return None
     videos = [s for s in streams if s["type"] == "Video" and "(attached pic)" not in s["rest"]]
     audios = [s for s in streams if s["type"] == "Audio"]
@@ -1053,13 +1053,13 @@ def _trak_guess(trak: bytes) -> tuple[bytes, tuple[int, int], float]:
             for inner_type, inner in _child_boxes(payload, start=0):
                 if inner_type == b"hdlr" and len(inner) >= 12:
                     handler = inner[8:12]
-                elif inner_type == b"mdhd" and len(inner) >= 20:
+                elif inner_type == b"mdhd":
                     # Version 1 has 64-bit times: creation, modification, timescale, duration.
-                    wide = inner[0] == 1 and len(inner) >= 32
-                    at = 20 if wide else 12
-                    timescale = int.from_bytes(inner[at : at + 4], "big")
-                    ticks = int.from_bytes(inner[at + 4 : at + (12 if wide else 8)], "big")
-                    length = ticks / timescale if timescale else 0.0
+                    at, width = (20, 8) if inner[:1] == b"\x01" else (12, 4)
+                    if len(inner) >= at + 4 + width:
+                        timescale = int.from_bytes(inner[at : at + 4], "big")
+                        ticks = int.from_bytes(inner[at + 4 : at + 4 + width], "big")
+                        length = ticks / timescale if timescale else 0.0
     return handler, size, length
 
 

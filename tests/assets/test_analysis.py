@@ -643,3 +643,26 @@ def test_a_log_that_leaves_something_out_describes_nothing(old: str, new: str) -
 )  # fmt: skip
 def test_printed_frame_rates(printed: float, rate: float) -> None:
     assert media._logged_rate(printed) == rate
+
+
+def _box(kind: bytes, payload: bytes) -> bytes:
+    return (8 + len(payload)).to_bytes(4, "big") + kind + payload
+
+
+@pytest.mark.parametrize(
+    ("mdhd", "length"),
+    [
+        # Version 0: 32-bit times, timescale 1000, duration 2500.
+        (b"\x00" * 12 + (1000).to_bytes(4, "big") + (2500).to_bytes(4, "big"), 2.5),
+        # Version 1: 64-bit times and duration, timescale 90000, duration 270000.
+        (b"\x01" + b"\x00" * 19 + (90000).to_bytes(4, "big") + (270000).to_bytes(8, "big"), 3.0),
+        # A version 1 box cut short is not read as version 0.
+        (b"\x01" + b"\x00" * 19 + (90000).to_bytes(4, "big") + (270000).to_bytes(4, "big"), 0.0),
+    ],
+)
+def test_a_track_length_is_read_from_either_mdhd_version(mdhd: bytes, length: float) -> None:
+    trak = _box(b"mdia", _box(b"mdhd", mdhd) + _box(b"hdlr", b"\x00" * 8 + b"vide"))
+
+    handler, _, found = media._trak_guess(trak)
+
+    assert (handler, found) == (b"vide", length)
