@@ -438,6 +438,7 @@ _LOG_STREAM = re.compile(r"^  Stream #0:\d+\S*: (?P<type>\w+): (?P<codec>[^\s,]+
 _LOG_SIZE = re.compile(r", (?P<w>\d{1,5})x(?P<h>\d{1,5})(?=[ ,]|$)")
 _LOG_FPS = re.compile(r", (?P<rate>\d+(?:\.\d+)?)(?P<k>k?) fps")
 _LOG_AUDIO = re.compile(r", (?P<rate>\d+) Hz, (?P<layout>[^,]+),")
+_LOG_CHANNELS = re.compile(r"(?P<count>\d+) channels.*")
 _LOG_ROTATION = re.compile(r"^\s+displaymatrix: rotation of (?P<deg>-?[\d.]+) degrees")
 
 
@@ -485,8 +486,8 @@ def _logged_info(stderr: bytes, *, guess: MediaInfo, size: int) -> MediaInfo | N
         if sound is None:
             return None
         layout = sound["layout"].strip()
-        counted = re.fullmatch(r"(\d+) channels.*", layout)
-        channels = int(counted[1]) if counted else _LAYOUT_CHANNELS.get(layout, 0)
+        counted = _LOG_CHANNELS.fullmatch(layout)
+        channels = int(counted["count"]) if counted else _LAYOUT_CHANNELS.get(layout, 0)
         if not channels:
             return None
         sample_rate = int(sound["rate"])
@@ -874,20 +875,11 @@ def _checked_size(path: Path) -> int:
 
 
 def _run(args: list[str], *, timeout_s: float, path: Path) -> subprocess.CompletedProcess[bytes]:
-    return _finish(_start(args), timeout_s=timeout_s, path=path)
-
-
-def _start(args: list[str]) -> subprocess.Popen[bytes]:
-    return subprocess.Popen(
+    """Run a tool; a timeout kills it. Raises MediaError unless it exits 0."""
+    tool = Path(args[0]).name
+    process = subprocess.Popen(
         args, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE
     )
-
-
-def _finish(
-    process: subprocess.Popen[bytes], *, timeout_s: float, path: Path
-) -> subprocess.CompletedProcess[bytes]:
-    """Wait for a started tool; a timeout kills it. Raises MediaError unless it exits 0."""
-    tool = Path(str(process.args[0])).name  # type: ignore[index]
     try:
         stdout, stderr = process.communicate(timeout=timeout_s)
     except subprocess.TimeoutExpired as exc:
@@ -900,7 +892,7 @@ def _finish(
         raise
     if process.returncode != 0:
         raise MediaError(f"undecodable: {_stderr_tail(stderr, path=path)}")
-    return subprocess.CompletedProcess(process.args, process.returncode, stdout, stderr)
+    return subprocess.CompletedProcess(args, process.returncode, stdout, stderr)
 
 
 def _stderr_tail(stderr: bytes, *, path: Path) -> str:

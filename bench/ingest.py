@@ -6,8 +6,7 @@ Side by side in one run, interleaved, medians:
 - ingest: `assets.services.clip_ingest` on a processing clip whose file has its moov atom at
   the end (as most encoders write it): its moov box read, the faststart remux, the one-decode
   analysis (sprite, WebVTT track, waveform, loudness, black/silence/freeze, poster candidates),
-  sha256,
-  the derived files stored, QC and the ready transition;
+  sha256, the derived files stored, QC and the ready transition;
 - bare decode: `ffmpeg -i clip -f null -`, every video and audio frame decoded and dropped.
 
 Prints both wall times, their ratio (target at most 1.3) and the peak resident memory of

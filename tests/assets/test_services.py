@@ -116,13 +116,13 @@ def test_a_moov_at_end_ingest_starts_one_ffmpeg(media_files, monkeypatch) -> Non
     # The faststart remux rides in the analysis' ffmpeg run, and the moov box and that run's
     # log describe the file: every tool start costs 50-80 ms of CPU before it reads a byte.
     started: list[str] = []
-    real_start = media._start
+    real_run = media._run
 
-    def spy(args):
+    def spy(args, **kwargs):
         started.append(Path(args[0]).name)
-        return real_start(args)
+        return real_run(args, **kwargs)
 
-    monkeypatch.setattr(media, "_start", spy)
+    monkeypatch.setattr(media, "_run", spy)
     clip = _processing_clip(media_files.moov_at_end)
 
     services.clip_ingest(clip_id=clip.pk)
