@@ -13,15 +13,35 @@ from pathlib import Path
 
 import pytest
 
+from assets import media
 from tests.conftest import DURATION_S, MediaFiles
 
-__all__ = ["DURATION_S", "MediaFiles", "QcMedia", "make_clip"]
+__all__ = ["DURATION_S", "MediaFiles", "QcMedia", "make_clip", "tool_names"]
 
 # A 440 Hz tone from lavfi's sine source measures -21.8 LUFS; these gains put it in, above and
 # below the -14 ±2 LUFS window.
 IN_WINDOW_DB = 7.8
 TOO_LOUD_DB = 17.0
 TOO_QUIET_DB = -8.0
+
+
+@pytest.fixture
+def tool_runs(monkeypatch: pytest.MonkeyPatch) -> list[list[str]]:
+    """Every command `assets.media` runs during the test, in order; each still runs."""
+    runs: list[list[str]] = []
+    real_run = media._run
+
+    def spy(args: list[str], **kwargs):
+        runs.append(args)
+        return real_run(args, **kwargs)
+
+    monkeypatch.setattr(media, "_run", spy)
+    return runs
+
+
+def tool_names(runs: list[list[str]]) -> list[str]:
+    """The program each command of `tool_runs` started, by name: ["ffmpeg", "ffprobe"]."""
+    return [Path(args[0]).name for args in runs]
 
 
 def make_clip(

@@ -12,7 +12,7 @@ from PIL import Image, ImageStat
 from assets import media, services
 from assets.media import MediaError
 
-from .conftest import MediaFiles, QcMedia
+from .conftest import MediaFiles, QcMedia, tool_names
 
 # What the 4 s, 320x180 detector clips were asked to be, so only the defect is reported.
 ASKED = {"duration_s": 4, "aspect_ratio": "16:9", "audio": True}
@@ -60,15 +60,8 @@ def test_a_clean_clip_has_no_findings_and_every_derived_file(
     assert {"poster.jpg", "sprite.jpg", "waveform.png"} <= names
 
 
-def test_the_analysis_is_one_ffmpeg_run(qc_media: QcMedia, tmp_path: Path, monkeypatch) -> None:
-    runs: list[list[str]] = []
-    real_run = media._run
-
-    def spy(args, **kwargs):
-        runs.append(args)
-        return real_run(args, **kwargs)
-
-    monkeypatch.setattr(media, "_run", spy)
+def test_the_analysis_is_one_ffmpeg_run(qc_media: QcMedia, tmp_path: Path, tool_runs) -> None:
+    runs = tool_runs
     info = media.probe(qc_media.clean)
     runs.clear()
 
@@ -413,21 +406,12 @@ def test_probe_and_analyse_of_other_layouts(media_files: MediaFiles, tmp_path: P
 
 
 def test_an_mp4_whose_moov_is_read_is_described_without_ffprobe(
-    qc_media: QcMedia, tmp_path: Path, monkeypatch
+    qc_media: QcMedia, tmp_path: Path, tool_runs
 ) -> None:
-    ran: list[str] = []
-    real_run = media._run
-
-    def run(args, **kwargs):
-        ran.append(Path(args[0]).name)
-        return real_run(args, **kwargs)
-
-    monkeypatch.setattr(media, "_run", run)
-
     media.probe_and_analyse(source=qc_media.clean, work_dir=tmp_path)
 
     # One process: probe then analyse would run ffprobe first.
-    assert ran == ["ffmpeg"]
+    assert tool_names(tool_runs) == ["ffmpeg"]
 
 
 def test_a_moov_at_the_end_is_read_too_and_a_file_cut_before_it_is_probed_first(
@@ -450,7 +434,7 @@ def test_a_moov_at_the_end_is_read_too_and_a_file_cut_before_it_is_probed_first(
 
 
 def test_a_wrong_guess_from_the_moov_box_analyses_again_with_the_probe(
-    qc_media: QcMedia, tmp_path: Path, monkeypatch
+    qc_media: QcMedia, tmp_path: Path, monkeypatch, tool_runs
 ) -> None:
     real_guess = media._header_guess
 
@@ -459,20 +443,12 @@ def test_a_wrong_guess_from_the_moov_box_analyses_again_with_the_probe(
         return dataclasses_replace(guess, duration_s=guess.duration_s * 2, has_audio=False)
 
     monkeypatch.setattr(media, "_header_guess", wrong)
-    runs: list[list[str]] = []
-    real_run = media._run
-
-    def run(args, **kwargs):
-        runs.append(args)
-        return real_run(args, **kwargs)
-
-    monkeypatch.setattr(media, "_run", run)
 
     info, analysis = media.probe_and_analyse(source=qc_media.black, work_dir=tmp_path / "t")
 
     # The decode's log disagrees with the box on the duration: ffprobe settles it, and the
     # analysis runs again with what it says.
-    assert [Path(args[0]).name for args in runs] == ["ffmpeg", "ffprobe", "ffmpeg"]
+    assert tool_names(tool_runs) == ["ffmpeg", "ffprobe", "ffmpeg"]
     expected_info, expected = _sequential(qc_media.black, tmp_path / "apart")
     assert analysis.as_dict() == expected.as_dict()
     assert sorted(p.name for p in (tmp_path / "t").iterdir()) == sorted(
@@ -551,22 +527,14 @@ def test_the_decode_log_describes_a_file_as_ffprobe_does(tmp_path: Path, name: s
 
 
 def test_ffprobe_describes_what_the_decode_log_leaves_out(
-    qc_media: QcMedia, tmp_path: Path, monkeypatch
+    qc_media: QcMedia, tmp_path: Path, monkeypatch, tool_runs
 ) -> None:
     # A channel layout the table does not name: ffprobe runs after the decode, once.
     monkeypatch.setattr(media, "_LAYOUT_CHANNELS", {})
-    runs: list[str] = []
-    real_run = media._run
-
-    def run(args, **kwargs):
-        runs.append(Path(args[0]).name)
-        return real_run(args, **kwargs)
-
-    monkeypatch.setattr(media, "_run", run)
 
     info, _ = media.probe_and_analyse(source=qc_media.clean, work_dir=tmp_path)
 
-    assert runs == ["ffmpeg", "ffprobe"]
+    assert tool_names(tool_runs) == ["ffmpeg", "ffprobe"]
     assert info == media.probe(qc_media.clean)
 
 

@@ -16,6 +16,8 @@ from generation.statemachine import InvalidTransition
 from review.models import Review
 from tests.factories import ClipFactory, UserFactory
 
+from .conftest import tool_names
+
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("fast_password_hasher")]
 
 # What the 640x360, 2 s test clip with audio was asked to be, so QC finds nothing.
@@ -112,24 +114,16 @@ def test_ingest_remuxes_a_moov_at_end_file(media_files) -> None:
     assert clip.sha256 != _sha256(media_files.moov_at_end.read_bytes())
 
 
-def test_a_moov_at_end_ingest_starts_one_ffmpeg(media_files, monkeypatch) -> None:
+def test_a_moov_at_end_ingest_starts_one_ffmpeg(media_files, tool_runs) -> None:
     # The faststart remux rides in the analysis' ffmpeg run, and the moov box and that run's
     # log describe the file: every tool start costs 50-80 ms of CPU before it reads a byte.
-    started: list[str] = []
-    real_run = media._run
-
-    def spy(args, **kwargs):
-        started.append(Path(args[0]).name)
-        return real_run(args, **kwargs)
-
-    monkeypatch.setattr(media, "_run", spy)
     clip = _processing_clip(media_files.moov_at_end)
 
     services.clip_ingest(clip_id=clip.pk)
 
     clip.refresh_from_db()
     assert clip.status == Clip.Status.READY
-    assert started == ["ffmpeg"]
+    assert tool_names(tool_runs) == ["ffmpeg"]
     stored = Path(default_storage.path(clip.file.name))
     assert media.moov_before_mdat(stored)
     assert media.probe(stored).as_dict() | {"size_bytes": 0} == media.probe(
